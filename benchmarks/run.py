@@ -1,0 +1,56 @@
+"""Run the benchmarks: ``python benchmarks/run.py [--device cpu|cuda] [--only FAMILY ...]``.
+
+Prints one table of pyhcs against the reference, timed in the same run (median of repeats,
+warm-up and JIT compilation excluded). ``--json PATH`` also writes the rows as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import format_table, run_case, to_json  # noqa: E402
+
+#: benchmark modules, one per kernel family; each has ``cases(field, device) -> list[Case]``
+FAMILIES = {
+    "regionprops": "bench_regionprops",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--only", nargs="*", choices=sorted(FAMILIES), default=None)
+    parser.add_argument("--size", type=int, default=2048, help="field side in pixels")
+    parser.add_argument("--nuclei", type=int, default=2000)
+    parser.add_argument("--no-reference", action="store_true", help="time pyhcs only")
+    parser.add_argument("--json", default=None, help="also write the rows to this file")
+    args = parser.parse_args(argv)
+
+    from pyhcs.datasets import synthetic_field
+
+    start = time.perf_counter()
+    field = synthetic_field((args.size, args.size), n_nuclei=args.nuclei, seed=0)
+    print(
+        f"synthetic field {args.size}x{args.size}: {int(field.nuclei.max())} nuclei "
+        f"in {time.perf_counter() - start:.2f} s"
+    )
+    results = []
+    for family in args.only or FAMILIES:
+        module = importlib.import_module(FAMILIES[family])
+        for case in module.cases(field, args.device):
+            results.append(run_case(case, with_reference=not args.no_reference))
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w") as handle:
+            handle.write(to_json(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m pyhcs`` is the ``pyhcs`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""Command-line interface: ``pyhcs <command> ...``.
+
+Each subcommand lives beside the code it drives and registers itself through a
+``register(subparsers)`` function that adds its parser and sets ``func`` to a callable taking
+the parsed arguments and returning an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _register_info(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "info", help="print the version, the compiled core's build and the devices pyhcs can use"
+    )
+    parser.set_defaults(func=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from . import __version__
+    from ._backend import device_info
+
+    print(json.dumps({"pyhcs": __version__, **device_info()}, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .datasets import cli as datasets_cli
+
+    parser = argparse.ArgumentParser(
+        prog="pyhcs",
+        description="GPU-accelerated, reference-exact image analysis for high-content screening.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _register_info(subparsers)
+    datasets_cli.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
