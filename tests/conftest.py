@@ -1,7 +1,7 @@
 """Test configuration: the GPU path runs everywhere.
 
-By default the numba CUDA simulator is switched on here, before numba is first imported, and
-tests marked ``cudasim`` run the GPU launchers on numpy arrays through
+By default the numba CUDA simulator is switched on (by the root conftest.py, before numba is
+first imported), and tests marked ``cudasim`` run the GPU launchers on numpy arrays through
 ``pyhcs._backend._simulate_gpu``. With ``PYHCS_TEST_REAL_GPU=1`` (set by
 ``benchmarks/gpu_check.sh``) the simulator stays off and the same tests run the GPU launchers
 on cupy arrays on the real GPU. Tests marked ``gpu`` need a real GPU and are skipped otherwise.
@@ -9,11 +9,8 @@ on cupy arrays on the real GPU. Tests marked ``gpu`` need a real GPU and are ski
 
 import os
 
+# The root conftest.py switches the simulator on or off before numba can be imported.
 REAL_GPU = os.environ.get("PYHCS_TEST_REAL_GPU", "0") == "1"
-if REAL_GPU:
-    os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
-else:
-    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -3,6 +3,7 @@
 numpy in -> CPU kernels, numpy out; cupy in -> GPU kernels, cupy out.
 """
 
+from .geometry import convex_hull, minimum_enclosing_circle
 from .regionprops import PROPERTIES, regionprops_table
 
-__all__ = ["regionprops_table", "PROPERTIES"]
+__all__ = ["regionprops_table", "PROPERTIES", "minimum_enclosing_circle", "convex_hull"]

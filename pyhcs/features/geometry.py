@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import platform
 import warnings
 from typing import Any
 
@@ -50,7 +51,11 @@ def _find_numpy_acos_loop() -> tuple[int, int]:
     field by field, and the loop is then checked against ``np.arccos`` bit for bit.
     """
     ufunc = np.arccos
-    if not isinstance(ufunc, np.ufunc) or ctypes.sizeof(ctypes.c_void_p) != 8:
+    if (
+        platform.python_implementation() != "CPython"  # id() is an address only on CPython
+        or not isinstance(ufunc, np.ufunc)
+        or ctypes.sizeof(ctypes.c_void_p) != 8
+    ):
         return 0, 0
     head = _UFuncHead.from_address(id(ufunc))
     if (
@@ -66,9 +71,7 @@ def _find_numpy_acos_loop() -> tuple[int, int]:
         return 0, 0
     type_nums = ctypes.string_at(head.types, head.ntypes * head.nargs)
     expected = bytes(
-        np.dtype(letter).num if letter != "O" else np.dtype(object).num
-        for signature in ufunc.types
-        for letter in signature.replace("->", "")
+        np.dtype(letter).num for signature in ufunc.types for letter in signature.replace("->", "")
     )
     if type_nums != expected:
         return 0, 0
@@ -113,13 +116,18 @@ def _acos_kernel() -> tuple[int, int]:
     return 0, 0
 
 
-def _prepare(labels: Any, index: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+def _reference_argsort(values: np.ndarray) -> np.ndarray:
+    """The permutation scipy.ndimage.minimum_position sorts with (numpy's default argsort)."""
+    return values.argsort()
+
+
+def _prepare(labels: Any, index: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Validated C-contiguous int32/int64 labels, the int64 index, and whether input was cupy."""
     on_gpu = _is_cupy_array(labels)
     if on_gpu:
         labels = to_numpy(labels)
-    if on_gpu or _is_cupy_array(index):
-        index = None if index is None else to_numpy(index) if _is_cupy_array(index) else index
+    if _is_cupy_array(index):
+        index = to_numpy(index)
     labels_np = check_labels(labels, _CPU, "labels", ndim=2)
     if labels_np.dtype.itemsize < 4 or labels_np.dtype == np.int32 or (
         labels_np.dtype == np.uint32
@@ -129,7 +137,7 @@ def _prepare(labels: Any, index: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     else:
         labels_np = np.ascontiguousarray(labels_np, dtype=np.int64)
     if index is None:
-        wanted = _core.present_labels(labels_np)
+        wanted = None
     else:
         wanted = np.ascontiguousarray(check_index(index, _CPU, "index"), dtype=np.int64)
     return labels_np, wanted, on_gpu
@@ -214,7 +222,9 @@ def minimum_enclosing_circle(labels: Any, index: Any = None) -> tuple[Any, Any]:
     """
     labels_np, wanted, on_gpu = _prepare(labels, index)
     loop, data = _acos_kernel()
-    centers, radii = _core.minimum_enclosing_circle(labels_np, wanted, loop, data)
+    _, centers, radii = _core.minimum_enclosing_circle(
+        labels_np, wanted, loop, data, _reference_argsort
+    )
     return _to_caller((centers, radii), on_gpu)
 
 
@@ -253,5 +263,5 @@ def convex_hull(labels: Any, index: Any = None) -> tuple[Any, Any]:
     array([4])
     """
     labels_np, wanted, on_gpu = _prepare(labels, index)
-    points, counts = _core.convex_hull(labels_np, wanted)
+    _, points, counts = _core.convex_hull(labels_np, wanted)
     return _to_caller((points, counts), on_gpu)
