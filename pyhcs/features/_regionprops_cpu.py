@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .. import _numba_cache
+
+_numba_cache.register()
+
 # Bytes of band-partial accumulators per slot: 3 int64 + 4 int32 + 3 float64.
 _BYTES_PER_SLOT = 3 * 8 + 4 * 4 + 3 * 8
 _PARTIAL_BUDGET_BYTES = 1 << 28

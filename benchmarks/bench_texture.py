@@ -1,0 +1,58 @@
+"""Haralick texture against cp_measure get_texture, and glcm against skimage graycomatrix."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from harness import Case
+
+
+def cases(field, device: str) -> list[Case]:
+    """``field`` is a pyhcs.datasets.SyntheticField (2048x2048, ~2,000 nuclei by default)."""
+    from pyhcs.features import glcm, haralick_array
+
+    labels, image = field.nuclei, field.image[0]
+    n = int(labels.max())
+    if device == "cuda":
+        import cupy
+
+        labels_on, image_on = cupy.asarray(labels), cupy.asarray(image)
+    else:
+        labels_on, image_on = labels, image
+
+    def reference_texture():
+        from cp_measure.core.measuretexture import get_texture
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return get_texture(labels, image, scale=3, gray_levels=256)
+
+    crop = np.ascontiguousarray((image[:1024, :1024] >> 8).astype(np.uint8))
+    crop_on = cupy.asarray(crop) if device == "cuda" else crop
+    angles = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
+
+    def reference_glcm():
+        from skimage.feature import graycomatrix
+
+        return graycomatrix(crop, [1, 3], angles, levels=256, symmetric=True)
+
+    return [
+        Case(
+            family="texture",
+            name=f"haralick {labels.shape[0]}x{labels.shape[1]}, {n} nuclei, scale 3, 256 lv",
+            pyhcs=lambda: haralick_array(image_on, labels_on, scale=3, gray_levels=256),
+            reference=reference_texture,
+            reference_name="cp_measure get_texture",
+            device=device,
+            repeat=5,
+        ),
+        Case(
+            family="texture",
+            name="glcm 1024x1024 uint8, 2 distances x 4 angles",
+            pyhcs=lambda: glcm(crop_on, [1, 3], angles, levels=256, symmetric=True),
+            reference=reference_glcm,
+            reference_name="skimage graycomatrix",
+            device=device,
+        ),
+    ]

@@ -1,0 +1,126 @@
+"""CPU kernels for co-occurrence matrices and per-object Haralick features (numba)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .. import _numba_cache
+from . import _haralick_math as math_
+
+_numba_cache.register()
+
+_shared = math_.compile_with(njit)
+_haralick_rows = _shared.haralick_rows
+
+# Object rows are dealt round-robin to this many chunks (each allocates its scratch once);
+# a fixed number, so results never depend on the thread count.
+_N_CHUNKS = 256
+
+
+@njit(cache=True)
+def pixels_by_object(ids, n_slots):
+    """Pixel flat indices grouped by slot (raster order within a slot): a counting sort.
+
+    Parameters
+    ----------
+    ids : int32 array (N,)
+        Slot of every pixel, 0 = background.
+    n_slots : int
+
+    Returns
+    -------
+    area : int64 array (n_slots,)
+        Pixel count of every slot.
+    offsets : int64 array (n_slots + 1,)
+        Slot s owns ``pixels[offsets[s]:offsets[s + 1]]``; slot 0 (background) owns nothing.
+    pixels : int64 array (sum of area[1:],)
+    """
+    area = np.zeros(n_slots, np.int64)
+    for p in range(ids.shape[0]):
+        area[ids[p]] += 1
+    offsets = np.zeros(n_slots + 1, np.int64)
+    for s in range(1, n_slots):
+        offsets[s + 1] = offsets[s] + area[s]
+    cursor = offsets[:-1].copy()
+    pixels = np.empty(offsets[n_slots], np.int64)
+    for p in range(ids.shape[0]):
+        s = ids[p]
+        if s != 0:
+            pixels[cursor[s]] = p
+            cursor[s] += 1
+    return area, offsets, pixels
+
+
+@njit(parallel=True, cache=True)
+def haralick_cpu(
+    row_slots, offsets, pixels, ids, levels, directions, scale, depth, height, width,
+    ignore_zeros, entropy_scale, true_difference_variance,
+):
+    """Haralick features of every (object row, direction).
+
+    One work item is one object row with all its directions (one pass over its pixels);
+    each chunk of rows owns its scratch, sized for its largest object.
+
+    Returns
+    -------
+    features : float64 array (n_rows * n_directions, 13)
+    empty : int8 array (n_rows * n_directions,)
+        1 where the direction has no valid pair.
+    """
+    n_directions = directions.shape[0]
+    n_rows = row_slots.shape[0]
+    features = np.empty((n_rows * n_directions, math_.N_FEATURES), np.float64)
+    empty = np.zeros(n_rows * n_directions, np.int8)
+    n_chunks = min(n_rows, _N_CHUNKS)
+    for chunk in prange(n_chunks):
+        largest = 0
+        for row in range(chunk, n_rows, n_chunks):
+            slot = row_slots[row]
+            largest = max(largest, offsets[slot + 1] - offsets[slot])
+        codes = np.empty(max(1, largest * n_directions), np.int32)
+        scratch = np.empty_like(codes)
+        dense = np.zeros(math_.MAX_LEVELS * math_.MAX_LEVELS, np.int32)
+        n_pairs = np.empty(math_.MAX_DIRECTIONS, np.int64)
+        bucket = np.empty(math_.MAX_LEVELS, np.int64)
+        px = np.empty(math_.MAX_LEVELS, np.float64)
+        p_sum = np.empty(2 * math_.MAX_LEVELS, np.float64)
+        p_diff = np.empty(math_.MAX_LEVELS, np.float64)
+        nonzero = np.empty(math_.MAX_LEVELS, np.int64)
+        for row in range(chunk, n_rows, n_chunks):
+            _haralick_rows(
+                row, 0, n_directions, n_directions, row_slots, offsets, pixels, ids, levels,
+                directions, scale, depth, height, width, ignore_zeros, entropy_scale,
+                true_difference_variance, codes, scratch, 0, dense, True, n_pairs, bucket,
+                px, p_sum, p_diff, nonzero, features, empty,
+            )
+    return features, empty
+
+
+@njit(parallel=True, cache=True)
+def glcm_cpu(images, offsets, levels):
+    """Co-occurrence counts P[b, k, i, j] = #{(r, c): I_b[r, c] = i, I_b[r + dr_k, c + dc_k] = j}.
+
+    Parameters
+    ----------
+    images : int32 array (B, H, W), values in [0, levels)
+    offsets : int64 array (K, 2)
+        (dr, dc) of every (distance, angle) combination.
+    levels : int
+
+    Returns
+    -------
+    uint32 array (B, K, levels, levels)
+    """
+    n_images, height, width = images.shape
+    n_offsets = offsets.shape[0]
+    counts = np.zeros((n_images, n_offsets, levels, levels), np.uint32)
+    for task in prange(n_images * n_offsets):
+        b = task // n_offsets
+        k = task - b * n_offsets
+        dr = offsets[k, 0]
+        dc = offsets[k, 1]
+        for r in range(max(0, -dr), min(height, height - dr)):
+            for c in range(max(0, -dc), min(width, width - dc)):
+                counts[b, k, images[b, r, c], images[b, r + dr, c + dc]] += 1
+    return counts

@@ -1,0 +1,39 @@
+"""numba's disk cache must notice edits to helpers shared between pyhcs kernels."""
+
+import os
+
+from pyhcs import _numba_cache
+
+
+def test_pyhcs_kernels_use_the_package_stamped_locator():
+    from pyhcs.features import _glcm_cpu, _regionprops_cpu
+
+    for kernel in (_glcm_cpu.haralick_cpu, _regionprops_cpu.accumulate_cpu):
+        locator = kernel._cache._impl._locator
+        assert type(locator).__name__.startswith("Pyhcs"), type(locator)
+        assert locator.get_source_stamp()[1] == _numba_cache.package_stamp()
+    names = {entry[0] for entry in _numba_cache.package_stamp()}
+    assert os.path.join("features", "_haralick_math.py") in names
+
+
+def test_any_file_change_changes_the_stamp(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    helper = tmp_path / "sub" / "helper.py"
+    helper.write_text("x = 1\n")
+    (tmp_path / "kernel.py").write_text("y = 2\n")
+    monkeypatch.setattr(_numba_cache, "_PACKAGE_DIR", str(tmp_path))
+    _numba_cache.package_stamp.cache_clear()
+    try:
+        before = _numba_cache.package_stamp()
+        assert {entry[0] for entry in before} == {"kernel.py", os.path.join("sub", "helper.py")}
+        helper.write_text("x = 10\n")  # another size
+        _numba_cache.package_stamp.cache_clear()
+        edited = _numba_cache.package_stamp()
+        assert edited != before
+        st = os.stat(helper)
+        os.utime(helper, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same size, later
+        _numba_cache.package_stamp.cache_clear()
+        assert _numba_cache.package_stamp() != edited
+    finally:
+        monkeypatch.undo()
+        _numba_cache.package_stamp.cache_clear()
