@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import Case
+from harness import Case, on_device
 
 PROPERTIES = (
     "label", "area", "centroid", "bbox", "intensity_mean", "intensity_min", "intensity_max",
@@ -17,12 +17,7 @@ def cases(field, device: str) -> list[Case]:
 
     labels, image = field.nuclei, field.image[0]
     n = int(labels.max())
-    if device == "cuda":
-        import cupy
-
-        labels_on, image_on = cupy.asarray(labels), cupy.asarray(image)
-    else:
-        labels_on, image_on = labels, image
+    labels_on, image_on = on_device(device, labels, image)
     return [
         Case(
             family="regionprops",

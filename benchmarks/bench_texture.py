@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from harness import Case
+from harness import Case, on_device
 
 
 def cases(field, device: str) -> list[Case]:
@@ -14,12 +14,7 @@ def cases(field, device: str) -> list[Case]:
 
     labels, image = field.nuclei, field.image[0]
     n = int(labels.max())
-    if device == "cuda":
-        import cupy
-
-        labels_on, image_on = cupy.asarray(labels), cupy.asarray(image)
-    else:
-        labels_on, image_on = labels, image
+    labels_on, image_on = on_device(device, labels, image)
 
     def reference_texture():
         from cp_measure.core.measuretexture import get_texture
@@ -29,7 +24,7 @@ def cases(field, device: str) -> list[Case]:
             return get_texture(labels, image, scale=3, gray_levels=256)
 
     crop = np.ascontiguousarray((image[:1024, :1024] >> 8).astype(np.uint8))
-    crop_on = cupy.asarray(crop) if device == "cuda" else crop
+    (crop_on,) = on_device(device, crop)
     angles = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
 
     def reference_glcm():

@@ -33,6 +33,15 @@ class Case:
     reference_s: float = field(default=float("nan"))
 
 
+def on_device(device: str, *arrays: Any) -> tuple[Any, ...]:
+    """The arrays as cupy arrays for ``device == "cuda"``, unchanged for the CPU."""
+    if device == "cuda":
+        import cupy
+
+        return tuple(cupy.asarray(a) for a in arrays)
+    return arrays
+
+
 def _synchronize(device: str) -> None:
     if device == "cuda":
         import cupy
