@@ -103,7 +103,7 @@ def glcm_cpu(images, offsets, levels):
 
     Parameters
     ----------
-    images : int32 array (B, H, W), values in [0, levels)
+    images : uint8, uint16 or int32 array (B, H, W), values in [0, levels)
     offsets : int64 array (K, 2)
         (dr, dc) of every (distance, angle) combination.
     levels : int
@@ -120,7 +120,11 @@ def glcm_cpu(images, offsets, levels):
         k = task - b * n_offsets
         dr = offsets[k, 0]
         dc = offsets[k, 1]
+        table = counts[b, k]
+        image = images[b]
         for r in range(max(0, -dr), min(height, height - dr)):
+            row = image[r]
+            partner = image[r + dr]
             for c in range(max(0, -dc), min(width, width - dc)):
-                counts[b, k, images[b, r, c], images[b, r + dr, c + dc]] += 1
+                table[row[c], partner[c + dc]] += 1
     return counts

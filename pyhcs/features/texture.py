@@ -232,7 +232,10 @@ def glcm(
         dtype=np.int64,
     ).reshape(-1, 2)
     stack = image if batch else image[None]
-    stack = xp.ascontiguousarray(stack, dtype=xp.int32)
+    if ns.target == "cpu" and dtype in (np.uint8, np.uint16):
+        stack = xp.ascontiguousarray(stack)  # read natively by the CPU kernel
+    else:
+        stack = xp.ascontiguousarray(stack, dtype=xp.int32)
     counts = _glcm_counts(stack, offsets, levels, ns)  # (B, K, L, L)
     n_images = stack.shape[0]
     counts = counts.reshape(n_images, distances.size, angles.size, levels, levels)
