@@ -18,9 +18,16 @@ _haralick_rows = _shared.haralick_rows
 _N_CHUNKS = 256
 
 
-@njit(cache=True)
+_CSR_BANDS = 16  # fixed, so the pixel order never depends on the thread count
+
+
+@njit(parallel=True, cache=True)
 def pixels_by_object(ids, n_slots):
     """Pixel flat indices grouped by slot (raster order within a slot): a counting sort.
+
+    Parallel over ``_CSR_BANDS`` contiguous bands of pixels: each band counts its slots, the
+    counts give every (slot, band) its start, and each band scatters its pixels there, so the
+    pixels of a slot stay in raster order.
 
     Parameters
     ----------
@@ -36,19 +43,33 @@ def pixels_by_object(ids, n_slots):
         Slot s owns ``pixels[offsets[s]:offsets[s + 1]]``; slot 0 (background) owns nothing.
     pixels : int64 array (sum of area[1:],)
     """
+    n = ids.shape[0]
+    n_bands = _CSR_BANDS if n >= 1 << 16 else 1
+    band_size = (n + n_bands - 1) // n_bands
+    band_counts = np.zeros((n_bands, n_slots), np.int64)
+    for band in prange(n_bands):
+        for p in range(band * band_size, min(n, (band + 1) * band_size)):
+            band_counts[band, ids[p]] += 1
     area = np.zeros(n_slots, np.int64)
-    for p in range(ids.shape[0]):
-        area[ids[p]] += 1
     offsets = np.zeros(n_slots + 1, np.int64)
+    for s in range(n_slots):
+        for band in range(n_bands):
+            area[s] += band_counts[band, s]
+        if s > 0:
+            offsets[s + 1] = offsets[s] + area[s]
+    cursors = np.empty((n_bands, n_slots), np.int64)  # where each band writes each slot
     for s in range(1, n_slots):
-        offsets[s + 1] = offsets[s] + area[s]
-    cursor = offsets[:-1].copy()
+        position = offsets[s]
+        for band in range(n_bands):
+            cursors[band, s] = position
+            position += band_counts[band, s]
     pixels = np.empty(offsets[n_slots], np.int64)
-    for p in range(ids.shape[0]):
-        s = ids[p]
-        if s != 0:
-            pixels[cursor[s]] = p
-            cursor[s] += 1
+    for band in prange(n_bands):
+        for p in range(band * band_size, min(n, (band + 1) * band_size)):
+            s = ids[p]
+            if s != 0:
+                pixels[cursors[band, s]] = p
+                cursors[band, s] += 1
     return area, offsets, pixels
 
 

@@ -126,10 +126,11 @@ def _quantize(image: Any, gray_levels: int, ns: Namespace) -> Any:
     else:
         bits = dtype.itemsize * 8 - (1 if dtype.kind == "i" else 0)
         top = int(image.max()) if image.size else 0
-        if top < 256:
-            u8 = xp.maximum(image, 0).astype(xp.uint8)
-        else:
-            u8 = xp.maximum(image // (1 << (bits - 8)), 0).astype(xp.uint8)
+        # a right shift is a floor division by 2**shift, for negative values too
+        shifted = image if top < 256 else image >> (bits - 8)
+        if dtype.kind == "i":
+            shifted = xp.maximum(shifted, 0)
+        u8 = shifted.astype(xp.uint8)
     if gray_levels != 256:
         u8 = (u8.astype(xp.float64) / 255.0 * (gray_levels - 1)).astype(xp.uint8)
     return u8
