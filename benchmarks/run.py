@@ -20,6 +20,8 @@ from harness import format_table, run_case, to_json  # noqa: E402
 FAMILIES = {
     "regionprops": "bench_regionprops",
     "texture": "bench_texture",
+    "hog": "bench_hog",
+    "zernike": "bench_zernike",
 }
 
 

@@ -10,6 +10,15 @@ datasets
 The array type decides the device: numpy in, numpy out (CPU); cupy in, cupy out (GPU).
 """
 
+import os as _os
+
+# OpenMP threads (numba's parallel kernels, the C++ core) spin while idle by default; on a
+# machine whose cores are shared (batch servers, CI, several workers) the spinning threads steal
+# the cores the busy ones need and kernels slow down up to tenfold. Sleeping idle threads cost
+# a few microseconds per parallel region instead. The user's own setting wins. It takes effect
+# only if the OpenMP runtime is not loaded yet (import pyhcs before running numba kernels).
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 from . import datasets, features  # noqa: E402

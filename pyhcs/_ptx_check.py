@@ -15,7 +15,12 @@ import sys
 import types
 
 #: Every module that declares GPU kernels; tests/test_ptx.py checks the list is complete.
-GPU_KERNEL_MODULES = ("pyhcs.features._regionprops_gpu", "pyhcs.features._glcm_gpu")
+GPU_KERNEL_MODULES = (
+    "pyhcs.features._regionprops_gpu",
+    "pyhcs.features._glcm_gpu",
+    "pyhcs.features._hog_gpu",
+    "pyhcs.features._zernike_gpu",
+)
 
 
 def _pretend_current_device(cc: tuple[int, int]) -> None:

@@ -2,7 +2,18 @@
 
 import os
 
+from pathlib import Path
+
 from pyhcs import _numba_cache
+
+PACKAGE = Path(_numba_cache.__file__).resolve().parent
+
+
+def test_every_module_with_cached_kernels_registers_the_locator():
+    for path in PACKAGE.rglob("*.py"):
+        source = path.read_text()
+        if "cache=True)" in source and path.name != "_numba_cache.py":
+            assert "_numba_cache.register()" in source, path
 
 
 def test_pyhcs_kernels_use_the_package_stamped_locator():
