@@ -38,7 +38,7 @@ def pixels_by_object(ids, n_slots):
     Returns
     -------
     area : int64 array (n_slots,)
-        Pixel count of every slot.
+        Pixel count of every slot (0 for the background slot 0, which is not counted).
     offsets : int64 array (n_slots + 1,)
         Slot s owns ``pixels[offsets[s]:offsets[s + 1]]``; slot 0 (background) owns nothing.
     pixels : int64 array (sum of area[1:],)
@@ -49,7 +49,9 @@ def pixels_by_object(ids, n_slots):
     band_counts = np.zeros((n_bands, n_slots), np.int64)
     for band in prange(n_bands):
         for p in range(band * band_size, min(n, (band + 1) * band_size)):
-            band_counts[band, ids[p]] += 1
+            s = ids[p]
+            if s != 0:  # skipping the background avoids a chain of updates to one counter
+                band_counts[band, s] += 1
     area = np.zeros(n_slots, np.int64)
     offsets = np.zeros(n_slots + 1, np.int64)
     for s in range(n_slots):

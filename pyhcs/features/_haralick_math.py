@@ -103,23 +103,24 @@ def gather_pair_codes(
 
 
 def count_dense(codes, counts, base, n, n_levels, dense):
-    """Unique sorted codes with their counts, through a dense (256 * 256) int32 table.
+    """Unique sorted codes with their counts, through a dense n_levels x n_levels table.
 
     Same result as :func:`sort_codes` then :func:`run_length`, in O(n + n_levels^2 / 2):
-    cheaper when the object has few levels. ``dense`` must be all zero on entry and is left
-    all zero. Returns the number of unique codes.
+    cheaper when the object has few levels. ``dense`` (int32, at least 256 * 256 entries)
+    must be all zero on entry and is left all zero; only its first n_levels^2 entries are
+    touched. Returns the number of unique codes.
     """
     for k in range(n):
-        dense[codes[base + k]] += 1
+        code = np.int64(codes[base + k])
+        dense[(code >> CODE_SHIFT) * n_levels + (code & 255)] += 1
     n_unique = np.int64(0)
     for i in range(n_levels):
-        row = i << CODE_SHIFT
         for j in range(i, n_levels):
-            m = dense[row | j]
+            m = dense[i * n_levels + j]
             if m != 0:
-                codes[base + n_unique] = np.int32(row | j)
+                codes[base + n_unique] = np.int32((i << CODE_SHIFT) | j)
                 counts[base + n_unique] = m
-                dense[row | j] = 0
+                dense[i * n_levels + j] = 0
                 n_unique += 1
     return n_unique
 
