@@ -59,14 +59,14 @@ def register() -> None:
 
         impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
         locators = impl._locator_classes
+        # numba's own order: a NUMBA_CACHE_DIR first, then beside the source, then per user
         ours = [
+            _with_package_stamp(caching.UserProvidedCacheLocator),
             _with_package_stamp(caching.InTreeCacheLocator),
             _with_package_stamp(caching.UserWideCacheLocator),
         ]
     except (ImportError, AttributeError):  # pragma: no cover - another numba layout
         _registered = True
         return
-    # after a user-provided NUMBA_CACHE_DIR locator, before numba's own file-stamped ones
-    position = 1 if locators and locators[0] is getattr(caching, "UserProvidedCacheLocator", None) else 0
-    locators[position:position] = ours
+    locators[0:0] = ours
     _registered = True

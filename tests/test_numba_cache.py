@@ -48,3 +48,18 @@ def test_any_file_change_changes_the_stamp(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         _numba_cache.package_stamp.cache_clear()
+
+
+def test_numba_cache_dir_gets_the_package_stamp_too(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "from pyhcs.features import _glcm_cpu\n"
+        "print(type(_glcm_cpu.haralick_cpu._cache._impl._locator).__name__)\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    assert out == "PyhcsUserProvidedCacheLocator"

@@ -769,7 +769,7 @@ def synthetic_field(
     radius, ecc, semi_major, semi_minor, theta = (
         radius[idx], ecc[idx], semi_major[idx], semi_minor[idx], theta[idx])
     dna_int, actin_int, cell_r = dna_int[idx], actin_int[idx], cell_r[idx]
-    # renumber clusters 1..k in order of appearance among the kept nuclei
+    # renumber the clusters of the kept nuclei 1..k in order of their original ids
     if cluster.any():
         uniq, inv = np.unique(cluster, return_inverse=True)
         cluster = inv.astype(np.int32) + (0 if uniq[0] == 0 else 1)

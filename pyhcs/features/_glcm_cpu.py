@@ -78,12 +78,14 @@ def pixels_by_object(ids, n_slots):
 @njit(parallel=True, cache=True)
 def haralick_cpu(
     row_slots, offsets, pixels, ids, levels, directions, scale, depth, height, width,
-    ignore_zeros, entropy_scale, true_difference_variance,
+    ignore_zeros, entropy_scale, true_difference_variance, split_directions,
 ):
     """Haralick features of every (object row, direction).
 
-    One work item is one object row with all its directions (one pass over its pixels);
-    each chunk of rows owns its scratch, sized for its largest object.
+    One work item is one object row with all its directions (one pass over its pixels), or,
+    with ``split_directions`` (few large objects, e.g. whole-image texture), one (row,
+    direction), so that the directions run in parallel. Each chunk of items owns its scratch,
+    sized for its largest object. Every direction's result is the same either way.
 
     Returns
     -------
@@ -95,13 +97,15 @@ def haralick_cpu(
     n_rows = row_slots.shape[0]
     features = np.empty((n_rows * n_directions, math_.N_FEATURES), np.float64)
     empty = np.zeros(n_rows * n_directions, np.int8)
-    n_chunks = min(n_rows, _N_CHUNKS)
+    per_item = 1 if split_directions else n_directions
+    n_items = n_rows * (n_directions // per_item)
+    n_chunks = min(n_items, _N_CHUNKS)
     for chunk in prange(n_chunks):
         largest = 0
-        for row in range(chunk, n_rows, n_chunks):
-            slot = row_slots[row]
+        for item in range(chunk, n_items, n_chunks):
+            slot = row_slots[item * per_item // n_directions]
             largest = max(largest, offsets[slot + 1] - offsets[slot])
-        codes = np.empty(max(1, largest * n_directions), np.int32)
+        codes = np.empty(max(1, largest * per_item), np.int32)
         scratch = np.empty_like(codes)
         dense = np.zeros(math_.MAX_LEVELS * math_.MAX_LEVELS, np.int32)
         n_pairs = np.empty(math_.MAX_DIRECTIONS, np.int64)
@@ -110,12 +114,14 @@ def haralick_cpu(
         p_sum = np.empty(2 * math_.MAX_LEVELS, np.float64)
         p_diff = np.empty(math_.MAX_LEVELS, np.float64)
         nonzero = np.empty(math_.MAX_LEVELS, np.int64)
-        for row in range(chunk, n_rows, n_chunks):
+        for item in range(chunk, n_items, n_chunks):
+            row = item * per_item // n_directions
+            d_begin = item * per_item - row * n_directions
             _haralick_rows(
-                row, 0, n_directions, n_directions, row_slots, offsets, pixels, ids, levels,
-                directions, scale, depth, height, width, ignore_zeros, entropy_scale,
-                true_difference_variance, codes, scratch, 0, dense, True, n_pairs, bucket,
-                px, p_sum, p_diff, nonzero, features, empty,
+                row, d_begin, d_begin + per_item, n_directions, row_slots, offsets, pixels,
+                ids, levels, directions, scale, depth, height, width, ignore_zeros,
+                entropy_scale, true_difference_variance, codes, scratch, 0, dense, True,
+                n_pairs, bucket, px, p_sum, p_diff, nonzero, features, empty,
             )
     return features, empty
 

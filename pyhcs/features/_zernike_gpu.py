@@ -90,7 +90,7 @@ def moment_sums_gpu(
     ids, row_of_slot, image, ci, cj, radius, with_shape, with_weight, mahotas, fused_square,
     coeffs, cstart, first, count, shape_re, shape_im, weight_re, weight_im,
 ):
-    """Same sums as :func:`pyhcs.features._zernike_cpu.moment_sums_cpu`, added in place.
+    """Same sums as ``_zernike_cpu.cellprofiler_sums_cpu`` / ``mahotas_sums_cpu``, added in place.
 
     ``ids`` (H, W) int32 slots and ``row_of_slot`` (n_slots,) the object row of every slot (0:
     background or not measured); ``image`` (H, W), or (1, 1) when ``with_weight`` is False;

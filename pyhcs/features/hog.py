@@ -436,7 +436,8 @@ def hog_objects_array(
         The labels present, ascending, or ``index``.
     features : (n, F) array
         One HOG feature vector per row; float32 for float16/float32 images, else float64.
-        Rows of labels absent from ``labels`` are NaN (float64 then, whatever the image dtype).
+        With ``index``, always float64 (whatever the image dtype), and rows of labels absent
+        from ``labels`` are NaN.
     """
     hog_kwargs = dict(hog_kwargs)
     for key in ("visualize", "feature_vector", "batch"):

@@ -14,6 +14,7 @@ numpy in -> CPU kernels, numpy out; cupy in -> GPU kernels, cupy out.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -201,6 +202,9 @@ def glcm(
     angles = np.asarray(to_numpy(angles), dtype=np.float64)
     check_ndim(distances, "distances", 1)
     check_ndim(angles, "angles", 1)
+    for name, values in (("distances", distances), ("angles", angles)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} must be finite, got {values.tolist()}")
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
         raise ValueError(
@@ -216,7 +220,11 @@ def glcm(
         )
     if dtype.kind == "i" and image.size and bool((image < 0).any()):
         raise ValueError("image: negative values are not supported")
-    levels = 256 if levels is None else int(levels)
+    if levels is None:
+        levels = 256
+    elif isinstance(levels, bool) or not isinstance(levels, (int, np.integer)):
+        raise TypeError(f"levels must be an integer, got {levels!r}")
+    levels = int(levels)
     if levels < 1:
         raise ValueError(f"levels must be positive, got {levels}")
     if image.size and int(image.max()) >= levels:
@@ -389,7 +397,12 @@ def haralick_array(
         raise ValueError(
             f"difference_variance must be 'mahotas' or 'variance', got {difference_variance!r}"
         )
-    if not (isinstance(log_base, (int, float)) and log_base > 0 and log_base != 1):
+    if (
+        isinstance(log_base, bool)
+        or not isinstance(log_base, numbers.Real)
+        or not (0 < log_base < math.inf)
+        or log_base == 1
+    ):
         raise ValueError(f"log_base must be a positive number other than 1, got {log_base!r}")
 
     levels = xp.ascontiguousarray(_quantize(image, int(gray_levels), ns)).ravel()
@@ -398,7 +411,6 @@ def haralick_array(
 
     if labels is None:  # whole image: one object holding every pixel, zeros counted
         ids = xp.ones(levels.size, dtype=xp.int32)
-        area = np.array([0, levels.size], dtype=np.int64)
         rows = RowSelection(xp.zeros(1, xp.int64), xp.ones(1, xp.int64), None)
         offsets = xp.asarray(np.array([0, 0, levels.size], dtype=np.int64))
         pixels = xp.arange(levels.size, dtype=xp.int64)
@@ -454,9 +466,11 @@ def _haralick_launch(
     if ns.target == "cpu":
         from ._glcm_cpu import haralick_cpu
 
+        # with fewer objects than chunks of work, run their directions in parallel too
+        split_directions = row_slots.shape[0] < 64
         return haralick_cpu(
             row_slots, offsets, pixels, ids, levels, directions, scale, depth, height, width,
-            ignore_zeros, entropy_scale, true_difference_variance,
+            ignore_zeros, entropy_scale, true_difference_variance, split_directions,
         )
     from ._glcm_gpu import haralick_gpu
 

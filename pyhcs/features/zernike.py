@@ -152,7 +152,6 @@ def _numpy_square_is_fused() -> bool:
     return False
 
 
-
 def _image_for_kernel(image: Any, ns: Namespace) -> Any:
     """uint16 and float64 images are read as they are; every other dtype becomes float64."""
     xp = ns.xp

@@ -291,6 +291,47 @@ def test_index_order_absent_labels_and_on_empty():
     assert zero.loc[999].isna().all()  # absent label stays NaN
 
 
+def test_cpu_results_do_not_depend_on_how_directions_are_split():
+    from pyhcs.features import _glcm_cpu, _haralick_math
+    from pyhcs.features.texture import _quantize
+    from pyhcs._backend import namespace_for
+
+    labels = random_ellipses((60, 70), 12, seed=21)
+    image = textured_image(labels.shape, seed=22)
+    ids = np.ascontiguousarray(labels, dtype=np.int32).ravel()
+    area, offsets, pixels = _glcm_cpu.pixels_by_object(ids, int(labels.max()) + 1)
+    rows = np.flatnonzero(area).astype(np.int64)
+    levels = _quantize(image, 64, namespace_for(image)).ravel()
+    results = [
+        _glcm_cpu.haralick_cpu(
+            rows, offsets, pixels, ids, levels, _haralick_math.DIRECTIONS_2D, 2, 1,
+            *labels.shape, True, 1.0, False, split,
+        )
+        for split in (False, True)
+    ]
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_glcm_argument_checks():
+    image = np.zeros((3, 3), np.uint8)
+    with pytest.raises(TypeError, match="levels must be an integer"):
+        glcm(image, [1], [0], levels=3.7)
+    with pytest.raises(ValueError, match="distances must be finite"):
+        glcm(image, [np.nan], [0], levels=3)
+    with pytest.raises(ValueError, match="angles must be finite"):
+        glcm(image, [1], [np.inf], levels=3)
+
+
+def test_log_base_accepts_numpy_scalars():
+    image = textured_image((12, 12), seed=2)
+    a, _ = haralick_array(image, scale=1, log_base=np.float32(2.0))
+    b, _ = haralick_array(image, scale=1)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="log_base"):
+        haralick_array(image, scale=1, log_base=1)
+
+
 def test_empty_label_image():
     table = haralick(textured_image((10, 10), 1), np.zeros((10, 10), dtype=np.int32))
     assert table.shape == (0, 52)
