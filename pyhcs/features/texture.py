@@ -366,6 +366,13 @@ def haralick_array(
 ) -> tuple[Any, Any]:
     """Array-level :func:`haralick`: ``(features, row_labels)`` on the input's device.
 
+    The plate engine's form: no DataFrame, no transfer to the host.
+
+    Parameters
+    ----------
+    image, labels, scale, gray_levels, on_empty, index, log_base, difference_variance
+        As :func:`haralick`.
+
     Returns
     -------
     features : float64 array (n_rows, n_directions, 13)
@@ -373,6 +380,17 @@ def haralick_array(
         :data:`HARALICK_FEATURES`.
     row_labels : int64 array (n_rows,)
         The label of each row (one row, label 0, for whole-image texture).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.array([[10, 10, 20, 20], [10, 10, 20, 20]], dtype=np.uint8)
+    >>> labels = np.array([[1, 1, 0, 2], [1, 1, 0, 2]], dtype=np.int32)
+    >>> features, row_labels = haralick_array(image, labels, scale=1)
+    >>> features.shape, row_labels.tolist()
+    ((2, 4, 13), [1, 2])
+    >>> bool(np.isnan(features[1]).all())  # a one-column object has no horizontal pair
+    True
     """
     ns = namespace_for(image, labels, names=("image", "labels"))
     xp = ns.xp
