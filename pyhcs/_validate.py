@@ -7,6 +7,7 @@ checks on contents (negative labels, NaN) cost one reduction on the array's devi
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -102,3 +103,31 @@ def check_index(index: Any, ns: Namespace, name: str = "index") -> Any:
     if values.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(values.shape)}")
     return values
+
+
+def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer scalar (Python or numpy, not bool) within ``[minimum, maximum]``, as int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if minimum is not None and maximum is not None:
+            wanted = f"between {minimum} and {maximum}"
+        elif minimum is not None:
+            wanted = f"at least {minimum}"
+        else:
+            wanted = f"at most {maximum}"
+        raise ValueError(f"{name} must be {wanted}, got {value}")
+    return value
+
+
+def check_int_pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
+    """A pair of integers, each at least ``minimum``, as a tuple of int."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a pair of integers, got {value!r}") from None
+    if len(items) != 2:
+        raise ValueError(f"{name} must be a pair of integers, got {value!r}")
+    first, second = (check_int(item, name, minimum) for item in items)
+    return first, second

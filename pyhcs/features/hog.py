@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import Namespace, launch_config, namespace_for, to_numpy
-from .._validate import check_image, check_labels
+from .._validate import check_image, check_int, check_int_pair, check_labels
 from ._hog_common import BLOCK_NORMS, ORIENTATION_CHUNK, edge_directions
 
 __all__ = ["hog", "hog_objects", "hog_objects_array", "hog_feature_size"]
@@ -24,33 +24,10 @@ _CROP_CHUNK_BYTES = 1 << 27
 # -- parameters ----------------------------------------------------------------------------------
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {int(value)}")
-    return int(value)
-
-
-def _positive_pair(value: Any, name: str) -> tuple[int, int]:
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a pair of positive integers, got {value!r}") from None
-    if len(items) != 2:
-        raise ValueError(f"{name} must be a pair of positive integers, got {value!r}")
-    for item in items:
-        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
-            raise TypeError(f"{name} must be a pair of positive integers, got {value!r}")
-        if int(item) < 1:
-            raise ValueError(f"{name} must be a pair of positive integers, got {value!r}")
-    return int(items[0]), int(items[1])
-
-
 def _check_parameters(orientations, pixels_per_cell, cells_per_block, block_norm):
-    orientations = _positive_int(orientations, "orientations")
-    pixels_per_cell = _positive_pair(pixels_per_cell, "pixels_per_cell")
-    cells_per_block = _positive_pair(cells_per_block, "cells_per_block")
+    orientations = check_int(orientations, "orientations", 1)
+    pixels_per_cell = check_int_pair(pixels_per_cell, "pixels_per_cell")
+    cells_per_block = check_int_pair(cells_per_block, "cells_per_block")
     if not isinstance(block_norm, str) or block_norm not in BLOCK_NORMS:
         raise ValueError(
             f"block_norm must be one of {', '.join(map(repr, BLOCK_NORMS))}, got {block_norm!r}"
@@ -86,9 +63,9 @@ def hog_feature_size(
     >>> hog_feature_size((64, 64))  # 6 x 6 blocks of 3 x 3 cells of 9 orientations
     2916
     """
-    orientations = _positive_int(orientations, "orientations")
-    pixels_per_cell = _positive_pair(pixels_per_cell, "pixels_per_cell")
-    cells_per_block = _positive_pair(cells_per_block, "cells_per_block")
+    orientations = check_int(orientations, "orientations", 1)
+    pixels_per_cell = check_int_pair(pixels_per_cell, "pixels_per_cell")
+    cells_per_block = check_int_pair(cells_per_block, "cells_per_block")
     _, n_blocks = _grid(shape, pixels_per_cell, cells_per_block)
     return n_blocks[0] * n_blocks[1] * cells_per_block[0] * cells_per_block[1] * orientations
 
@@ -444,7 +421,7 @@ def hog_objects_array(
         if key in hog_kwargs:
             raise TypeError(f"hog_objects does not take {key}=")
     channel_axis = hog_kwargs.pop("channel_axis", None)
-    crop = _positive_pair((crop, crop) if isinstance(crop, numbers.Integral) else crop, "crop")
+    crop = check_int_pair((crop, crop) if isinstance(crop, numbers.Integral) else crop, "crop")
     orientations, pixels_per_cell, cells_per_block, block_norm = _check_parameters(
         hog_kwargs.pop("orientations", 9),
         hog_kwargs.pop("pixels_per_cell", (8, 8)),

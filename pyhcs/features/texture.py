@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import Namespace, launch_config, namespace_for, to_numpy
-from .._validate import check_image, check_labels, check_ndim
+from .._validate import check_image, check_int, check_labels, check_ndim
 from . import _haralick_math
 from ._objects import ObjectSlots, RowSelection, object_slots, select_rows
 
@@ -94,15 +94,7 @@ def quantize_gray_levels(image: Any, gray_levels: int = 256) -> Any:
     """
     ns = namespace_for(image, names=("image",))
     image = check_image(image, ns, "image", ndim=tuple(range(0, 33)))
-    _check_gray_levels(gray_levels)
-    return _quantize(image, int(gray_levels), ns)
-
-
-def _check_gray_levels(gray_levels: Any) -> None:
-    if isinstance(gray_levels, bool) or not isinstance(gray_levels, (int, np.integer)):
-        raise TypeError(f"gray_levels must be an integer, got {type(gray_levels).__name__}")
-    if not 2 <= gray_levels <= 256:
-        raise ValueError(f"gray_levels must be in 2..256, got {gray_levels}")
+    return _quantize(image, check_int(gray_levels, "gray_levels", 2, 256), ns)
 
 
 def _quantize(image: Any, gray_levels: int, ns: Namespace) -> Any:
@@ -220,13 +212,7 @@ def glcm(
         )
     if dtype.kind == "i" and image.size and bool((image < 0).any()):
         raise ValueError("image: negative values are not supported")
-    if levels is None:
-        levels = 256
-    elif isinstance(levels, bool) or not isinstance(levels, (int, np.integer)):
-        raise TypeError(f"levels must be an integer, got {levels!r}")
-    levels = int(levels)
-    if levels < 1:
-        raise ValueError(f"levels must be positive, got {levels}")
+    levels = 256 if levels is None else check_int(levels, "levels", 1)
     if image.size and int(image.max()) >= levels:
         raise ValueError(
             f"image: the maximum gray level {int(image.max())} must be smaller than levels "
@@ -404,11 +390,8 @@ def haralick_array(
             )
     elif index is not None:
         raise ValueError("index selects objects, so it needs labels")
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)):
-        raise TypeError(f"scale must be an integer, got {type(scale).__name__}")
-    if scale < 1:
-        raise ValueError(f"scale must be at least 1 pixel, got {scale}")
-    _check_gray_levels(gray_levels)
+    scale = check_int(scale, "scale", 1)
+    gray_levels = check_int(gray_levels, "gray_levels", 2, 256)
     if on_empty not in ("nan", "zero"):
         raise ValueError(f"on_empty must be 'nan' or 'zero', got {on_empty!r}")
     if difference_variance not in ("mahotas", "variance"):

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._backend import Namespace, launch_config, namespace_for, to_numpy
-from .._validate import check_image, check_labels
+from .._validate import check_image, check_int, check_labels
 from ._objects import ObjectSlots, RowSelection, gather, object_slots, select_rows
 from .geometry import minimum_enclosing_circle
 
@@ -39,12 +39,7 @@ MAX_DEGREE = 20
 
 
 def _check_degree(degree: Any) -> int:
-    if isinstance(degree, bool) or not isinstance(degree, numbers.Integral):
-        raise TypeError(f"degree must be an integer, got {type(degree).__name__}")
-    degree = int(degree)
-    if not 0 <= degree <= MAX_DEGREE:
-        raise ValueError(f"degree must be between 0 and {MAX_DEGREE}, got {degree}")
-    return degree
+    return check_int(degree, "degree", 0, MAX_DEGREE)
 
 
 def zernike_indexes(degree: int = 9) -> np.ndarray:
