@@ -330,14 +330,21 @@ def zernike_array(
     cj = xp.concatenate([nan, xp.asarray(centers[:, 1], xp.float64)])
     radius = xp.concatenate([nan, xp.asarray(radii, xp.float64)])
 
-    shape_re, shape_im, weight_re, weight_im = _moment_sums(
-        ids, image if with_image else None, (object_slot, row_of_slot), (ci, cj, radius),
-        False, tables, ns, runs,
-    )
     # the table rows, as object rows (0, the background, where a label of `index` is absent)
     selection = select_rows(slots, area, index, ns)
     rows = RowSelection(selection.labels, row_of_slot[selection.slots].astype(xp.int64),
                         selection.found)
+    summed_rows, summed_radius = row_of_slot, radius
+    if index is not None:  # sum only the objects asked for (a NaN radius is skipped)
+        chosen = xp.zeros(n_objects + 1, dtype=bool)
+        chosen[rows.slots] = True
+        chosen[0] = False
+        summed_rows = xp.where(chosen[row_of_slot], row_of_slot, 0).astype(xp.int32)
+        summed_radius = xp.where(chosen, radius, np.nan)
+    shape_re, shape_im, weight_re, weight_im = _moment_sums(
+        ids, image if with_image else None, (object_slot, summed_rows),
+        (ci, cj, summed_radius), False, tables, ns, runs,
+    )
     to_cp = xp.asarray(tables.to_cp)
     r = gather(radius, rows, ns)[:, None]
     one_pixel = r == 0  # centrosome divides 0 by 0 there
