@@ -78,7 +78,7 @@ def pixels_by_object(ids, n_slots):
 @njit(parallel=True, cache=True)
 def haralick_cpu(
     row_slots, offsets, pixels, ids, levels, directions, scale, depth, height, width,
-    ignore_zeros, entropy_scale, true_difference_variance, split_directions,
+    ignore_zeros, entropy_scale, true_difference_variance, split_directions, n_levels_bound,
 ):
     """Haralick features of every (object row, direction).
 
@@ -86,6 +86,7 @@ def haralick_cpu(
     with ``split_directions`` (few large objects, e.g. whole-image texture), one (row,
     direction), so that the directions run in parallel. Each chunk of items owns its scratch,
     sized for its largest object. Every direction's result is the same either way.
+    ``n_levels_bound`` (the image's max level + 1) sizes the dense count tables.
 
     Returns
     -------
@@ -107,7 +108,7 @@ def haralick_cpu(
             largest = max(largest, offsets[slot + 1] - offsets[slot])
         codes = np.empty(max(1, largest * per_item), np.int32)
         scratch = np.empty_like(codes)
-        dense = np.zeros(math_.MAX_LEVELS * math_.MAX_LEVELS, np.int32)
+        dense = np.zeros(n_levels_bound * n_levels_bound, np.int32)
         n_pairs = np.empty(math_.MAX_DIRECTIONS, np.int64)
         bucket = np.empty(math_.MAX_LEVELS, np.int64)
         px = np.empty(math_.MAX_LEVELS, np.float64)

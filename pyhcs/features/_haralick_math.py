@@ -106,7 +106,7 @@ def count_dense(codes, counts, base, n, n_levels, dense):
     """Unique sorted codes with their counts, through a dense n_levels x n_levels table.
 
     Same result as :func:`sort_codes` then :func:`run_length`, in O(n + n_levels^2 / 2):
-    cheaper when the object has few levels. ``dense`` (int32, at least 256 * 256 entries)
+    cheaper when the object has few levels. ``dense`` (int32, at least n_levels^2 entries)
     must be all zero on entry and is left all zero; only its first n_levels^2 entries are
     touched. Returns the number of unique codes.
     """

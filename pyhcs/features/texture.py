@@ -469,9 +469,11 @@ def _haralick_launch(
 
         # with fewer objects than chunks of work, run their directions in parallel too
         split_directions = row_slots.shape[0] < 64
+        n_levels_bound = int(levels.max()) + 1 if levels.size else 1
         return haralick_cpu(
             row_slots, offsets, pixels, ids, levels, directions, scale, depth, height, width,
             ignore_zeros, entropy_scale, true_difference_variance, split_directions,
+            n_levels_bound,
         )
     from ._glcm_gpu import haralick_gpu
 

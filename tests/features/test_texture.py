@@ -305,7 +305,7 @@ def test_cpu_results_do_not_depend_on_how_directions_are_split():
     results = [
         _glcm_cpu.haralick_cpu(
             rows, offsets, pixels, ids, levels, _haralick_math.DIRECTIONS_2D, 2, 1,
-            *labels.shape, True, 1.0, False, split,
+            *labels.shape, True, 1.0, False, split, int(levels.max()) + 1,
         )
         for split in (False, True)
     ]
