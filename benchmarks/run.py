@@ -44,16 +44,21 @@ def main(argv: list[str] | None = None) -> int:
         f"synthetic field {args.size}x{args.size}: {int(field.nuclei.max())} nuclei "
         f"in {time.perf_counter() - start:.2f} s"
     )
-    results = []
+    results, failures = [], []
     for family in args.only or FAMILIES:
-        module = importlib.import_module(FAMILIES[family])
-        for case in module.cases(field, args.device):
-            results.append(run_case(case, with_reference=not args.no_reference))
+        try:  # one broken family must not hide the others (e.g. on the GPU check machine)
+            module = importlib.import_module(FAMILIES[family])
+            for case in module.cases(field, args.device):
+                results.append(run_case(case, with_reference=not args.no_reference))
+        except Exception as exc:
+            failures.append(f"{family}: {type(exc).__name__}: {exc}")
     print(format_table(results))
+    for failure in failures:
+        print(f"FAILED {failure}")
     if args.json:
         with open(args.json, "w") as handle:
             handle.write(to_json(results))
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

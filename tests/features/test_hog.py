@@ -4,7 +4,6 @@ import math
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from cases import random_ellipses
 from skimage.feature import hog as skimage_hog
@@ -466,5 +465,7 @@ def test_gpu_path_batch_visualize_and_objects(gpu_path):
     gpu_table = gpu_path(
         hog_objects, image, labels, crop=12, mask_others=True, index=[7, 3, 2], **GPU_KWARGS
     )
+    import pandas as pd
+
     pd.testing.assert_index_equal(gpu_table.index, cpu_table.index)
     _assert_close(gpu_table.to_numpy(), cpu_table.to_numpy())

@@ -4,7 +4,6 @@ import math
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from cases import awkward_objects, random_blobs, random_ellipses
 from conftest import require_reference
@@ -264,6 +263,8 @@ def test_dataframe_names_order_and_index():
     labels = random_ellipses((50, 50), 8, seed=11, step=4)
     image = textured_image(labels.shape, seed=12)
     table = haralick(image, labels, scale=3, gray_levels=64, image_name="DNA")
+    import pandas as pd
+
     assert isinstance(table, pd.DataFrame)
     assert table.index.name == "label" and table.index.dtype == np.int64
     assert table.index.tolist() == np.unique(labels[labels > 0]).tolist()
