@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.draw import ellipse
+from skimage.draw import disk, ellipse
 
 
 def random_ellipses(shape, n, seed, max_radius=12.0, touching=True, dtype=np.int32, step=1):
@@ -23,6 +23,18 @@ def random_ellipses(shape, n, seed, max_radius=12.0, touching=True, dtype=np.int
             keep = labels[rr, cc] == 0
             rr, cc = rr[keep], cc[keep]
         labels[rr, cc] = k * step
+    return labels
+
+
+def disc_field(shape, n, seed, radius):
+    """Digital discs with sub-pixel centres and radii drawn from ``radius`` (low, high): many
+    co-circular hull vertices, so exact ties in the enclosing-circle iteration."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(shape, np.int32)
+    for k in range(1, n + 1):
+        centre = (rng.uniform(0, shape[0]), rng.uniform(0, shape[1]))
+        rr, cc = disk(centre, rng.uniform(*radius), shape=shape)
+        labels[rr, cc] = k
     return labels
 
 

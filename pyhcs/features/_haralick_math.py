@@ -170,6 +170,12 @@ def run_length(codes, counts, base, n):
     return n_unique
 
 
+def _entry(codes, counts, base, u):
+    """Levels i <= j and pair count m of entry u."""
+    code = np.int64(codes[base + u])
+    return code >> CODE_SHIFT, code & 255, np.int64(counts[base + u])
+
+
 def _entropy_term(x):
     # -x log2 x, with 0 for x == 0 (mahotas adds 1 to zero entries before the log)
     if x == 0.0:
@@ -209,10 +215,7 @@ def haralick_from_entries(
     idm = 0.0
     sum_ij = 0.0
     for u in range(n_unique):
-        code = np.int64(codes[base + u])
-        i = code >> CODE_SHIFT
-        j = code & 255
-        m = np.int64(counts[base + u])
+        i, j, m = _entry(codes, counts, base, u)
         if i == j:
             v = np.float64(2 * m) / total
             asm += v * v
@@ -293,10 +296,7 @@ def haralick_from_entries(
     entropy = 0.0
     hxy1 = 0.0
     for u in range(n_unique):
-        code = np.int64(codes[base + u])
-        i = code >> CODE_SHIFT
-        j = code & 255
-        m = np.int64(counts[base + u])
+        i, j, m = _entry(codes, counts, base, u)
         numerator = 2 * m if i == j else m
         v = np.float64(numerator) / total
         if numerator < LOG_CACHE:
@@ -394,6 +394,7 @@ def haralick_rows(
 
 # Helpers in call order: each may call only those listed before it.
 _SHARED = (
+    "_entry",
     "_entropy_term",
     "gather_pair_codes",
     "count_dense",

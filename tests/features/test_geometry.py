@@ -5,11 +5,13 @@ between co-circular hull vertices with one argsort over all objects, so an objec
 depend on the other objects and on the order of ``index``; pyhcs reproduces that.
 """
 
+import functools
+
 import numpy as np
 import pytest
-from cases import awkward_objects, random_blobs, random_ellipses
+from cases import awkward_objects, disc_field, random_blobs, random_ellipses
 from conftest import require_reference
-from skimage.draw import disk, ellipse, polygon
+from skimage.draw import ellipse, polygon
 
 from pyhcs import _core
 from pyhcs.features.geometry import (
@@ -53,15 +55,7 @@ def ellipse_field(shape, n, seed, radius=(3.0, 22.0)):
     return labels
 
 
-def disc_field(shape, n, seed, radius=(0.5, 15.0)):
-    """Digital discs with sub-pixel centres: many co-circular hull vertices (exact ties)."""
-    rng = np.random.default_rng(seed)
-    labels = np.zeros(shape, np.int32)
-    for k in range(1, n + 1):
-        centre = (rng.uniform(0, shape[0]), rng.uniform(0, shape[1]))
-        rr, cc = disk(centre, rng.uniform(*radius), shape=shape)
-        labels[rr, cc] = k
-    return labels
+DISC_RADII = (0.5, 15.0)
 
 
 def polygon_field(shape, n, seed):
@@ -205,7 +199,7 @@ PARITY_CASES = {
     "ellipses": lambda: ellipse_field((300, 300), 250, seed=1),
     "ellipses_small": lambda: ellipse_field((200, 200), 300, seed=2, radius=(0.5, 6.0)),
     "ellipses_large": lambda: ellipse_field((400, 400), 60, seed=3, radius=(15.0, 60.0)),
-    "discs": lambda: disc_field((300, 300), 400, seed=4),
+    "discs": lambda: disc_field((300, 300), 400, seed=4, radius=DISC_RADII),
     "polygons": lambda: polygon_field((256, 256), 200, seed=5),
     "scatter": lambda: scatter_field((256, 256), 400, seed=6),
     "tiny": lambda: tiny_field(1500, seed=7),
@@ -252,7 +246,7 @@ def test_hull_parity(case):
 def test_circle_parity_random_index_order(seed):
     """The reference's tie-breaking depends on the order of index; so does ours."""
     rng = np.random.default_rng(100 + seed)
-    labels = disc_field((256, 256), 300, seed=200 + seed) if seed % 2 else ellipse_field(
+    labels = disc_field((256, 256), 300, seed=200 + seed, radius=DISC_RADII) if seed % 2 else ellipse_field(
         (256, 256), 250, seed=200 + seed
     )
     index = _present(labels)
@@ -279,7 +273,8 @@ def test_circle_parity_full_field():
 def test_circle_parity_sweep(seed):
     """Mixed random fields (discs, ellipses, polygons, scatter), shuffled and partial index."""
     rng = np.random.default_rng(300 + seed)
-    make = [disc_field, ellipse_field, polygon_field, scatter_field][seed % 4]
+    discs = functools.partial(disc_field, radius=DISC_RADII)
+    make = [discs, ellipse_field, polygon_field, scatter_field][seed % 4]
     labels = make((384, 384), 500, seed=400 + seed)
     index = _present(labels)
     _assert_same_circles(labels, index)
@@ -382,7 +377,7 @@ def test_huge_label_values():
 
 
 def test_results_do_not_depend_on_thread_count():
-    labels = disc_field((256, 256), 400, seed=16)
+    labels = disc_field((256, 256), 400, seed=16, radius=DISC_RADII)
     loop, data = _acos_kernel()
     results = [
         _core.minimum_enclosing_circle(labels, None, loop, data, _reference_argsort, n)

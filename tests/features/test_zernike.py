@@ -10,10 +10,10 @@ any implementation is noise.
 
 import numpy as np
 import pytest
-from cases import awkward_objects, image_for, random_blobs, random_ellipses
+from cases import awkward_objects, disc_field, image_for, random_blobs, random_ellipses
 from conftest import require_reference
 from scipy import ndimage as ndi
-from skimage.draw import disk, ellipse
+from skimage.draw import ellipse
 
 from pyhcs.features import (
     zernike,
@@ -63,16 +63,7 @@ def assert_phase_close(ours, reference, magnitude, what=""):
 # ------------------------------------------------------------------------ label images
 
 
-def disc_field(shape, n, seed, radius=(0.5, 12.0)):
-    """Digital discs with sub-pixel centres: co-circular hull vertices (circle ties)."""
-    rng = np.random.default_rng(seed)
-    labels = np.zeros(shape, np.int32)
-    for k in range(1, n + 1):
-        rr, cc = disk(
-            (rng.uniform(0, shape[0]), rng.uniform(0, shape[1])), rng.uniform(*radius), shape=shape
-        )
-        labels[rr, cc] = k
-    return labels
+DISC_RADII = (0.5, 12.0)
 
 
 def nuclei_field(shape, n, seed):
@@ -92,7 +83,7 @@ LABEL_CASES = {
     "nuclei": lambda: nuclei_field((200, 220), 60, seed=1),
     "ellipses_touching": lambda: random_ellipses((120, 140), 40, seed=2),
     "blobs_with_holes": lambda: random_blobs((120, 110), seed=3),
-    "discs_ties": lambda: disc_field((150, 150), 70, seed=4),
+    "discs_ties": lambda: disc_field((150, 150), 70, seed=4, radius=DISC_RADII),
     "awkward": awkward_objects,
     "full_image": lambda: np.full((9, 13), 4, dtype=np.int32),
 }
@@ -404,7 +395,7 @@ def test_degrees_and_thread_count_independence():
 
 def test_circle_does_not_depend_on_index():
     # the circles are computed for all present labels, in ascending order, whatever `index` is
-    labels = disc_field((100, 100), 40, seed=61)
+    labels = disc_field((100, 100), 40, seed=61, radius=DISC_RADII)
     full = zernike(labels)
     shuffled = np.random.default_rng(0).permutation(full.index.to_numpy())
     table = zernike(labels, index=shuffled)
