@@ -23,6 +23,7 @@ FAMILIES = {
     "texture": "bench_texture",
     "hog": "bench_hog",
     "zernike": "bench_zernike",
+    "propagate": "bench_propagate",
 }
 
 

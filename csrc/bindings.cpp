@@ -6,6 +6,7 @@ namespace py = pybind11;
 
 namespace pyhcs {
 void bind_geometry(py::module_& m);
+void bind_propagate(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -26,4 +27,5 @@ PYBIND11_MODULE(_core, m) {
     m.attr("build_info") = info;
 
     pyhcs::bind_geometry(m);
+    pyhcs::bind_propagate(m);
 }
