@@ -24,6 +24,7 @@ FAMILIES = {
     "hog": "bench_hog",
     "zernike": "bench_zernike",
     "propagate": "bench_propagate",
+    "segmentation": "bench_segmentation",
 }
 
 

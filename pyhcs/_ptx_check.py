@@ -20,6 +20,9 @@ GPU_KERNEL_MODULES = (
     "pyhcs.features._glcm_gpu",
     "pyhcs.features._hog_gpu",
     "pyhcs.features._zernike_gpu",
+    "pyhcs.segmentation._propagate_gpu",
+    "pyhcs.features._geometry_gpu",
+    "pyhcs.segmentation._maxima",
 )
 
 

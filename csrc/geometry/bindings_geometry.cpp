@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "geometry/minimum_enclosing_circle.h"
@@ -75,9 +76,44 @@ py::array_t<std::int64_t> to_array(const std::vector<std::int64_t>& v) {
     return out;
 }
 
-py::tuple mec_binding(const py::array& labels, const py::object& index, std::uintptr_t acos_loop,
-                      std::uintptr_t acos_data, const py::object& argsort, int n_threads) {
-    const HullSet hulls = hulls_of(labels, index, n_threads);
+// Hulls of objects given by their column extremes (see geometry::ColumnExtremes);
+// slot None means one output row per object, in object order.
+HullSet hulls_from_extremes(const Index& first, const Index& offset, const CArray<std::int32_t>& lower,
+                            const CArray<std::int32_t>& upper, const py::object& slot, int n_threads) {
+    if (first.ndim() != 1 || offset.ndim() != 1 || lower.ndim() != 1 || upper.ndim() != 1) {
+        throw py::value_error("first, offset, lower and upper must be 1-D arrays");
+    }
+    const std::size_t n_obj = static_cast<std::size_t>(first.shape(0));
+    if (static_cast<std::size_t>(offset.shape(0)) != n_obj + 1) {
+        throw py::value_error("offset must have one more entry than first");
+    }
+    if (lower.shape(0) != upper.shape(0) || offset.data()[n_obj] != static_cast<std::int64_t>(lower.shape(0))) {
+        throw py::value_error("lower and upper must both have offset[-1] entries");
+    }
+    std::vector<std::int64_t> slots;
+    if (slot.is_none()) {
+        slots.resize(n_obj);
+        for (std::size_t s = 0; s < n_obj; ++s) slots[s] = static_cast<std::int64_t>(s);
+    } else {
+        const Index sl = py::cast<Index>(slot);
+        if (sl.ndim() != 1) throw py::value_error("slot must be a 1-D array");
+        slots.assign(sl.data(), sl.data() + sl.size());
+    }
+    geometry::ColumnExtremes columns;
+    columns.first = first.data();
+    columns.offset = offset.data();
+    columns.lower = lower.data();
+    columns.upper = upper.data();
+    columns.n_objects = n_obj;
+    std::vector<std::int64_t> index(slots);  // the "labels" reported: the slots themselves
+    py::gil_scoped_release release;  // std::invalid_argument reaches Python as ValueError
+    return geometry::hulls_from_column_extremes(columns, std::move(index), std::move(slots), n_threads);
+}
+
+// Circles of a HullSet: (centers (n, 2), radii (n,)), one row per hulls.index entry.
+std::pair<py::array_t<double>, py::array_t<double>> circles_of(const HullSet& hulls, std::uintptr_t acos_loop,
+                                                                std::uintptr_t acos_data,
+                                                                const py::object& argsort, int n_threads) {
     const std::size_t n = hulls.index.size();
     py::array_t<double> centers({static_cast<py::ssize_t>(n), py::ssize_t(2)});
     py::array_t<double> radii(static_cast<py::ssize_t>(n));
@@ -101,7 +137,23 @@ py::tuple mec_binding(const py::array& labels, const py::object& index, std::uin
         py::gil_scoped_release release;
         geometry::minimum_enclosing_circles(hulls, kernel, hook, n_threads, c, r);
     }
-    return py::make_tuple(to_array(hulls.index), centers, radii);
+    return {centers, radii};
+}
+
+py::tuple mec_binding(const py::array& labels, const py::object& index, std::uintptr_t acos_loop,
+                      std::uintptr_t acos_data, const py::object& argsort, int n_threads) {
+    const HullSet hulls = hulls_of(labels, index, n_threads);
+    auto circles = circles_of(hulls, acos_loop, acos_data, argsort, n_threads);
+    return py::make_tuple(to_array(hulls.index), circles.first, circles.second);
+}
+
+py::tuple mec_from_extremes_binding(const Index& first, const Index& offset, const CArray<std::int32_t>& lower,
+                                    const CArray<std::int32_t>& upper, const py::object& slot,
+                                    std::uintptr_t acos_loop, std::uintptr_t acos_data,
+                                    const py::object& argsort, int n_threads) {
+    const HullSet hulls = hulls_from_extremes(first, offset, lower, upper, slot, n_threads);
+    auto circles = circles_of(hulls, acos_loop, acos_data, argsort, n_threads);
+    return py::make_tuple(circles.first, circles.second);
 }
 
 py::tuple hull_binding(const py::array& labels, const py::object& index, int n_threads) {
@@ -157,6 +209,21 @@ scipy.ndimage.minimum_position does (None: first tied vertex in hull order).
 n_threads: 0 = OpenMP default.
 Returns (index (n,) int64, centers (n, 2) float64 (i, j), radii (n,) float64);
 labels without pixels (or <= 0) give NaN rows.)doc");
+    m.def("minimum_enclosing_circle_from_extremes", &mec_from_extremes_binding, py::arg("first"),
+          py::arg("offset"), py::arg("lower"), py::arg("upper"), py::arg("slot") = py::none(),
+          py::arg("acos_loop") = 0, py::arg("acos_data") = 0, py::arg("argsort") = py::none(),
+          py::arg("n_threads") = 0,
+          R"doc(minimum_enclosing_circle from per-object column extremes instead of a label image.
+
+Object s (s = 0..n-1, numbered as minimum_enclosing_circle numbers the labels of its
+index: in order of first appearance) covers the columns first[s] + k, k < width =
+offset[s + 1] - offset[s]; lower / upper (int32, offset[n] entries) hold the topmost
+and bottommost row of the object in each of those columns (2**31 - 1 and -1 where a
+column holds none of its pixels; the first column of a non-empty object must hold
+some); width 0: the object has no pixels (NaN row). first, offset: int64 (n,), (n + 1,).
+slot: int64 (m,) object of each output row, -1 for NaN rows (None: one row per object).
+The other arguments and the circles (bit-identical to the label-image entry) are those
+of minimum_enclosing_circle. Returns (centers (m, 2) float64, radii (m,) float64).)doc");
     m.def("convex_hull", &hull_binding, py::arg("labels"), py::arg("index") = py::none(),
           py::arg("n_threads") = 0,
           R"doc(Per-object convex hull of pixel centres, vertices ordered as centrosome's convex_hull.

@@ -478,6 +478,88 @@ void hull_from_columns(const std::int32_t* lower, const std::int32_t* upper, std
     if (lower[0] != upper[0]) out.push_back(last);
 }
 
+namespace {
+
+// One object's column extremes (see ColumnExtremes); width 0: no pixels.
+struct ColumnView {
+    const std::int32_t* lower = nullptr;
+    const std::int32_t* upper = nullptr;
+    std::int64_t first = 0;
+    std::int64_t width = 0;
+};
+
+// Fills result.points / result.offset with the hulls of objects 0..n_obj-1, in
+// parallel. columns(s, scratch_lower, scratch_upper) returns object s's column
+// extremes, either pointing into the scratch vectors (which it may fill) or
+// elsewhere. The one hull path of every entry point.
+template <typename Columns>
+void assemble_hulls(std::size_t n_obj, int n_threads, HullSet& result, const Columns& columns) {
+    std::vector<std::vector<Point>> hulls(n_obj);
+    const std::int64_t no = static_cast<std::int64_t>(n_obj);
+#ifdef PYHCS_HAVE_OPENMP
+#pragma omp parallel num_threads(resolve_threads(n_threads)) if (n_obj > 32)
+#endif
+    {
+        std::vector<std::int32_t> lower, upper;
+#ifdef PYHCS_HAVE_OPENMP
+#pragma omp for schedule(dynamic, 16)
+#endif
+        for (std::int64_t s = 0; s < no; ++s) {
+            const ColumnView view = columns(static_cast<std::size_t>(s), lower, upper);
+            if (view.width <= 0) continue;
+            hull_from_columns(view.lower, view.upper, view.first, view.width, hulls[static_cast<std::size_t>(s)]);
+        }
+    }
+    result.offset.assign(n_obj + 1, 0);
+    for (std::size_t s = 0; s < n_obj; ++s) result.offset[s + 1] = result.offset[s] + hulls[s].size();
+    result.points.clear();
+    result.points.reserve(result.offset[n_obj]);
+    for (const auto& h : hulls) result.points.insert(result.points.end(), h.begin(), h.end());
+}
+
+}  // namespace
+
+void check_column_extremes(const ColumnExtremes& c) {
+    if (c.n_objects == 0) return;
+    if (c.offset[0] != 0) throw std::invalid_argument("offset must start at 0");
+    for (std::size_t s = 0; s < c.n_objects; ++s) {
+        const std::int64_t begin = c.offset[s], end = c.offset[s + 1];
+        if (end < begin) throw std::invalid_argument("offset must be non-decreasing");
+        if (end == begin) continue;
+        if (c.first[s] < 0 || c.first[s] > std::numeric_limits<std::int32_t>::max() - 1 - (end - begin)) {
+            throw std::invalid_argument("first column out of range");
+        }
+        if (c.lower[begin] == kAbsentLower) {
+            throw std::invalid_argument("the first column of every non-empty object must be occupied");
+        }
+        for (std::int64_t q = begin; q < end; ++q) {
+            const std::int32_t lo = c.lower[q], hi = c.upper[q];
+            const bool absent = lo == kAbsentLower;
+            if (absent != (hi == kAbsentUpper) || (!absent && (lo < 0 || hi < lo || hi == kAbsentLower))) {
+                throw std::invalid_argument("lower and upper must be absent together or satisfy 0 <= lower <= upper");
+            }
+        }
+    }
+}
+
+HullSet hulls_from_column_extremes(const ColumnExtremes& c, std::vector<std::int64_t> index,
+                                   std::vector<std::int64_t> slot, int n_threads) {
+    check_column_extremes(c);
+    if (index.size() != slot.size()) throw std::invalid_argument("index and slot differ in length");
+    for (const std::int64_t s : slot) {
+        if (s < -1 || s >= static_cast<std::int64_t>(c.n_objects)) throw std::invalid_argument("slot out of range");
+    }
+    HullSet result;
+    result.index = std::move(index);
+    result.slot = std::move(slot);
+    assemble_hulls(c.n_objects, n_threads, result,
+                   [&c](std::size_t s, std::vector<std::int32_t>&, std::vector<std::int32_t>&) {
+                       const std::int64_t begin = c.offset[s];
+                       return ColumnView{c.lower + begin, c.upper + begin, c.first[s], c.offset[s + 1] - begin};
+                   });
+    return result;
+}
+
 template <typename LabelT>
 HullSet object_hulls(const LabelT* labels, std::int64_t rows, std::int64_t cols,
                      const std::int64_t* index, std::size_t n_index, int n_threads) {
@@ -518,42 +600,29 @@ HullSet object_hulls(const LabelT* labels, std::int64_t rows, std::int64_t cols,
     std::vector<std::int32_t>().swap(run_object);
 
     // Column extremes and hull of every object.
-    std::vector<std::vector<Point>> hulls(n_obj);
-    const std::int64_t no = static_cast<std::int64_t>(n_obj);
-#ifdef PYHCS_HAVE_OPENMP
-#pragma omp parallel num_threads(resolve_threads(n_threads)) if (n_obj > 32)
-#endif
-    {
-        std::vector<std::int32_t> lower, upper;
-#ifdef PYHCS_HAVE_OPENMP
-#pragma omp for schedule(dynamic, 16)
-#endif
-        for (std::int64_t s = 0; s < no; ++s) {
-            const Span* begin = bucketed.data() + run_start[static_cast<std::size_t>(s)];
-            const Span* end = bucketed.data() + run_start[static_cast<std::size_t>(s) + 1];
-            if (begin == end) continue;
-            std::int32_t jmin = std::numeric_limits<std::int32_t>::max(), jmax = -1;
-            for (const Span* r = begin; r != end; ++r) {
-                jmin = std::min(jmin, r->j0);
-                jmax = std::max(jmax, r->j1 - 1);
-            }
-            const std::size_t width = static_cast<std::size_t>(jmax - jmin + 1);
-            lower.assign(width, kAbsentLower);
-            upper.assign(width, kAbsentUpper);
-            for (const Span* r = begin; r != end; ++r) {  // rows in increasing order
-                for (std::int32_t c = r->j0 - jmin; c < r->j1 - jmin; ++c) {
-                    if (lower[static_cast<std::size_t>(c)] == kAbsentLower) lower[static_cast<std::size_t>(c)] = r->i;
-                    upper[static_cast<std::size_t>(c)] = r->i;
-                }
-            }
-            hull_from_columns(lower.data(), upper.data(), jmin, static_cast<std::int64_t>(width),
-                              hulls[static_cast<std::size_t>(s)]);
-        }
-    }
-    result.offset.assign(n_obj + 1, 0);
-    for (std::size_t s = 0; s < n_obj; ++s) result.offset[s + 1] = result.offset[s] + hulls[s].size();
-    result.points.reserve(result.offset[n_obj]);
-    for (const auto& h : hulls) result.points.insert(result.points.end(), h.begin(), h.end());
+    assemble_hulls(n_obj, n_threads, result,
+                   [&](std::size_t s, std::vector<std::int32_t>& lower, std::vector<std::int32_t>& upper) {
+                       const Span* begin = bucketed.data() + run_start[s];
+                       const Span* end = bucketed.data() + run_start[s + 1];
+                       if (begin == end) return ColumnView{};
+                       std::int32_t jmin = std::numeric_limits<std::int32_t>::max(), jmax = -1;
+                       for (const Span* r = begin; r != end; ++r) {
+                           jmin = std::min(jmin, r->j0);
+                           jmax = std::max(jmax, r->j1 - 1);
+                       }
+                       const std::size_t width = static_cast<std::size_t>(jmax - jmin + 1);
+                       lower.assign(width, kAbsentLower);
+                       upper.assign(width, kAbsentUpper);
+                       for (const Span* r = begin; r != end; ++r) {  // rows in increasing order
+                           for (std::int32_t c = r->j0 - jmin; c < r->j1 - jmin; ++c) {
+                               if (lower[static_cast<std::size_t>(c)] == kAbsentLower) {
+                                   lower[static_cast<std::size_t>(c)] = r->i;
+                               }
+                               upper[static_cast<std::size_t>(c)] = r->i;
+                           }
+                       }
+                       return ColumnView{lower.data(), upper.data(), jmin, static_cast<std::int64_t>(width)};
+                   });
     return result;
 }
 

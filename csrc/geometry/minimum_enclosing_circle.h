@@ -82,6 +82,31 @@ struct HullSet {
     std::size_t n_objects() const { return offset.empty() ? 0 : offset.size() - 1; }
 };
 
+// Per-object column extremes, the compact form of a label image that decides
+// every hull: object s covers the columns first[s] + k, k = 0..width - 1 with
+// width = offset[s + 1] - offset[s], and lower[offset[s] + k] / upper[offset[s] + k]
+// are its topmost / bottommost row in that column (kAbsentLower / kAbsentUpper
+// where the column has no pixel of s). A non-empty object's first column must
+// be occupied; width 0 means the object has no pixels.
+struct ColumnExtremes {
+    const std::int64_t* first = nullptr;   // n_objects
+    const std::int64_t* offset = nullptr;  // n_objects + 1, offset[0] = 0, non-decreasing
+    const std::int32_t* lower = nullptr;   // offset[n_objects]
+    const std::int32_t* upper = nullptr;   // offset[n_objects]
+    std::size_t n_objects = 0;
+};
+
+// Throws std::invalid_argument (naming the problem) unless `columns` is well formed:
+// offsets non-decreasing from 0, every column either absent in both tables or
+// 0 <= lower <= upper < 2**31 - 1, the first column of every non-empty object occupied.
+void check_column_extremes(const ColumnExtremes& columns);
+
+// Hulls of objects given by their column extremes (objects in the given order,
+// which is the order the reference lays them out in); `index` and `slot` as in
+// HullSet (slot values in [-1, n_objects)).
+HullSet hulls_from_column_extremes(const ColumnExtremes& columns, std::vector<std::int64_t> index,
+                                   std::vector<std::int64_t> slot, int n_threads);
+
 // Hulls of the labels in `index` (any order, duplicates allowed; labels <= 0
 // or absent from the image have empty hulls), or, when index is null, of
 // every label > 0 present, ascending. `labels` is a C-contiguous rows x cols

@@ -19,46 +19,15 @@ import math
 
 from numba import cuda, float64, int32
 
-from .._backend import gpu_kernel, simulator_enabled
+from .. import _gpu_rounding as rounding
+from .._backend import gpu_kernel
 from ._zernike_math import build
 
 SEGMENT = 32  # pixels of a row walked by one work item
 MAX_GROUP = 11  # moments per azimuthal order at degree 20 (n = 0, 2, ..., 20)
 
-if simulator_enabled():  # pragma: no cover - exercised by the simulator tests
-
-    @cuda.jit(device=True)
-    def _mul(a, b):
-        return a * b
-
-    @cuda.jit(device=True)
-    def _add(a, b):
-        return a + b
-
-    @cuda.jit(device=True)
-    def _fma(a, b, c):
-        from fractions import Fraction  # exact, then rounded once
-
-        return float(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)))
-
-else:
-    from numba.cuda import libdevice
-
-    @cuda.jit(device=True)
-    def _mul(a, b):
-        return libdevice.dmul_rn(a, b)
-
-    @cuda.jit(device=True)
-    def _add(a, b):
-        return libdevice.dadd_rn(a, b)
-
-    @cuda.jit(device=True)
-    def _fma(a, b, c):
-        return libdevice.fma_rn(a, b, c)
-
-
 unit_disk, complex_mul, integer_power, cellprofiler_terms, mahotas_terms = build(
-    _mul, _add, _fma, cuda.jit(device=True)
+    rounding.mul, rounding.add, rounding.fma, cuda.jit(device=True)
 )
 
 _SIGNATURES = tuple(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._backend import _CPU, _is_cupy_array, to_numpy
+from .._backend import _CPU, Namespace, _is_cupy_array, launch_config, namespace_for, to_numpy
 from .._validate import check_index, check_labels
 
 __all__ = ["minimum_enclosing_circle", "convex_hull"]
@@ -143,6 +143,101 @@ def _prepare(labels: Any, index: Any) -> tuple[np.ndarray, np.ndarray | None, bo
     return labels_np, wanted, on_gpu
 
 
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def column_extremes(ids: Any, object_of_slot: Any, n_objects: int, ns: Namespace) -> tuple:
+    """Per-object column extremes of a slot image, computed on the device, as host arrays.
+
+    ``ids`` (H, W) int32 slots and ``object_of_slot`` (n_slots,) int32 give every slot its
+    object 1..n_objects (0: not measured). Returns ``(first, offset, lower, upper)`` (numpy;
+    int64 (n,), int64 (n + 1,), int32, int32), the input of
+    ``_core.minimum_enclosing_circle_from_extremes`` for objects 0..n-1: object ``o - 1`` covers
+    the columns ``first[o-1] + k``, ``k < offset[o] - offset[o-1]``, with its topmost and
+    bottommost row in each (INT32_MAX and -1 where a column has none of its pixels); an
+    object without pixels has width 0. Only these tables (and the (2, n + 1) column bounds)
+    cross to the host: ~8 bytes per object column instead of the whole label image.
+    """
+    from ._geometry_gpu import SEGMENT, column_runs_gpu
+
+    xp = ns.xp
+    height, width = ids.shape
+    config = launch_config(-(-height // SEGMENT) * width)
+    bounds = xp.empty((2, n_objects + 1), xp.int32)
+    bounds[0] = _INT32_MAX
+    bounds[1] = -1
+    if n_objects and ids.size:  # offset and table unused (numpy arguments must not alias)
+        column_runs_gpu[config](
+            ids, object_of_slot, False, bounds, xp.zeros(1, xp.int64), xp.zeros((2, 1), xp.int32)
+        )
+    bounds_host = to_numpy(bounds)
+    widths = np.maximum(bounds_host[1, 1:].astype(np.int64) - bounds_host[0, 1:] + 1, 0)
+    offset = np.zeros(n_objects + 1, np.int64)
+    np.cumsum(widths, out=offset[1:])
+    total = int(offset[-1])
+    table = xp.empty((2, total), xp.int32)
+    table[0] = _INT32_MAX
+    table[1] = -1
+    if total:
+        column_runs_gpu[config](ids, object_of_slot, True, bounds, xp.asarray(offset), table)
+    table_host = to_numpy(table)
+    first = np.where(widths > 0, bounds_host[0, 1:], 0).astype(np.int64)
+    return first, offset, table_host[0], table_host[1]
+
+
+def circles_of_objects(
+    ids: Any, object_of_slot: Any, n_objects: int, ns: Namespace, slot: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """CellProfiler's circles of the objects of a slot image on the device (see
+    :func:`column_extremes`): ``(centers (m, 2), radii (m,))`` numpy, one row per object
+    1..n_objects or, with ``slot``, per entry of ``slot`` (object - 1, or -1 for a NaN row).
+
+    The objects must be numbered as :func:`minimum_enclosing_circle` numbers the labels of its
+    ``index`` (order of first appearance): the reference breaks exact ties with one argsort
+    over all objects in that order. Bit-identical to the label-image route.
+    """
+    first, offset, lower, upper = column_extremes(ids, object_of_slot, n_objects, ns)
+    loop, data = _acos_kernel()
+    return _core.minimum_enclosing_circle_from_extremes(
+        first, offset, lower, upper, slot, loop, data, _reference_argsort
+    )
+
+
+def _device_circles(labels: Any, index: Any, ns: Namespace) -> tuple[Any, Any]:
+    """minimum_enclosing_circle on the GPU namespace: only column extremes reach the host."""
+    from ._objects import object_slots
+
+    xp = ns.xp
+    labels = check_labels(labels, ns, "labels", ndim=2)
+    if _is_cupy_array(index):
+        index = to_numpy(index)
+    slots = object_slots(labels, ns)
+    ids = xp.ascontiguousarray(slots.ids, dtype=xp.int32)
+    object_of_slot = xp.zeros(slots.n_slots, xp.int32)
+    if index is None:
+        area = xp.bincount(ids.ravel(), minlength=slots.n_slots)
+        area[0] = 0
+        present = xp.nonzero(area > 0)[0]  # slots, ascending labels
+        n_objects = int(present.shape[0])
+        object_of_slot[present] = xp.arange(1, n_objects + 1, dtype=xp.int32)
+        entry_slot = None
+    else:
+        wanted = np.ascontiguousarray(check_index(index, _CPU, "index"), dtype=np.int64)
+        positive = wanted > 0
+        distinct, first_seen = np.unique(wanted[positive], return_index=True)
+        order = np.argsort(first_seen, kind="stable")  # objects in order of first appearance
+        rank = np.empty(distinct.size, np.int64)
+        rank[order] = np.arange(distinct.size)
+        entry_slot = np.full(wanted.size, -1, np.int64)
+        entry_slot[positive] = rank[np.searchsorted(distinct, wanted[positive])]
+        n_objects = int(distinct.size)
+        slot_of, found = slots.slots_of(xp.asarray(distinct[order]), ns)
+        numbers = xp.arange(1, n_objects + 1, dtype=xp.int32)
+        object_of_slot[slot_of[found]] = numbers[found]
+    centers, radii = circles_of_objects(ids, object_of_slot, n_objects, ns, entry_slot)
+    return xp.asarray(centers), xp.asarray(radii)
+
+
 def _to_caller(arrays: tuple[np.ndarray, ...], on_gpu: bool) -> tuple[Any, ...]:
     if not on_gpu:
         return arrays
@@ -163,8 +258,9 @@ def minimum_enclosing_circle(labels: Any, index: Any = None) -> tuple[Any, Any]:
     ----------
     labels : ndarray of int, shape (M, N)
         Label image, 0 = background. Labels may be non-contiguous and an object may have
-        several pieces or holes (a label is one object). numpy or cupy (computed on the
-        host; the result comes back as cupy).
+        several pieces or holes (a label is one object). numpy or cupy: for cupy, the
+        column extremes of every object are computed on the GPU and only they are copied
+        to the host for the C++ circle iteration; the result comes back as cupy.
     index : int or array-like of int, optional
         Labels to report, in this order (duplicates allowed). Labels absent from ``labels``
         (and 0 or negative ones) give NaN rows. Default: every label > 0 present, ascending.
@@ -220,6 +316,9 @@ def minimum_enclosing_circle(labels: Any, index: Any = None) -> tuple[Any, Any]:
     >>> radii.round(6)
     array([2.236068,      nan, 0.      ])
     """
+    ns = namespace_for(labels, names=("labels",))
+    if ns.target != "cpu":
+        return _device_circles(labels, index, ns)
     labels_np, wanted, on_gpu = _prepare(labels, index)
     loop, data = _acos_kernel()
     _, centers, radii = _core.minimum_enclosing_circle(

@@ -20,7 +20,7 @@ import numpy as np
 from .._backend import Namespace, launch_config, namespace_for, to_numpy
 from .._validate import check_image, check_int, check_labels
 from ._objects import ObjectSlots, RowSelection, gather, object_slots, select_rows
-from .geometry import minimum_enclosing_circle
+from .geometry import circles_of_objects, minimum_enclosing_circle
 
 __all__ = [
     "zernike",
@@ -324,7 +324,10 @@ def zernike_array(
     object_slot = xp.concatenate([xp.zeros(1, xp.int64), present.astype(xp.int64)])
     row_of_slot = xp.zeros(slots.n_slots, xp.int32)
     row_of_slot[present] = xp.arange(1, n_objects + 1, dtype=xp.int32)
-    centers, radii = minimum_enclosing_circle(labels, index=slots.labels_of(present, ns))
+    if ns.target == "cpu":
+        centers, radii = minimum_enclosing_circle(labels, index=slots.labels_of(present, ns))
+    else:  # only the objects' column extremes go to the host, not the label image
+        centers, radii = circles_of_objects(ids, row_of_slot, n_objects, ns)
     nan = xp.full(1, np.nan, xp.float64)
     ci = xp.concatenate([nan, xp.asarray(centers[:, 0], xp.float64)])
     cj = xp.concatenate([nan, xp.asarray(centers[:, 1], xp.float64)])
@@ -442,8 +445,9 @@ def zernike(
     degree 9 and 20; moments that vanish by symmetry are ~1e-17 everywhere). A phase is only
     as well defined as its moment: where the magnitude is at round-off level, so is the phase.
 
-    The circles come from the host (C++); for a cupy ``labels`` the label image is copied to
-    the host for them, and the moment sums run on the GPU.
+    The circles come from the host (C++); for a cupy ``labels`` the GPU reduces every object
+    to its column extremes (topmost and bottommost pixel per column, all the hull depends on)
+    and only those are copied to the host for them; the moment sums run on the GPU.
 
     Examples
     --------

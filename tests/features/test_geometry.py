@@ -415,6 +415,189 @@ def test_radius_is_not_always_the_minimal_one():
     assert np.all(max_distance <= radii * (1 + 1e-12) + 1e-12)
 
 
+# ------------------------------------------------------- circles from column extremes (GPU route)
+#
+# On the GPU only each object's column extremes (topmost and bottommost pixel of every column it
+# occupies) cross to the host; the C++ entry minimum_enclosing_circle_from_extremes must give the
+# label-image route's circles bit for bit, ties (which depend on the other objects and on the
+# order of index) included.
+
+
+def numpy_extremes(labels, index=None):
+    """The arguments of _core.minimum_enclosing_circle_from_extremes, computed with numpy.
+
+    Objects are the labels > 0 of ``index`` in order of first appearance (default: the labels
+    present, ascending); ``slot`` gives the object of every entry of ``index`` (-1: none).
+    """
+    if index is None:
+        objects = _present(labels)
+        slot = None
+    else:
+        index = np.atleast_1d(np.asarray(index, np.int64))
+        seen = {}
+        for label in index:
+            if label > 0 and label not in seen:
+                seen[label] = len(seen)
+        objects = np.array(list(seen), np.int64)
+        slot = np.array([seen.get(label, -1) for label in index], np.int64)
+    rows, cols = np.nonzero(labels)
+    number = {label: k for k, label in enumerate(objects.tolist())}
+    obj = np.array([number.get(v, -1) for v in labels[rows, cols].tolist()], np.int64)
+    keep = obj >= 0
+    obj, rows, cols = obj[keep], rows[keep], cols[keep]
+    n = objects.size
+    jmin = np.full(n, np.iinfo(np.int64).max)
+    jmax = np.full(n, -1)
+    np.minimum.at(jmin, obj, cols)
+    np.maximum.at(jmax, obj, cols)
+    width = np.where(jmax >= 0, jmax - jmin + 1, 0)
+    offset = np.concatenate([[0], np.cumsum(width)]).astype(np.int64)
+    first = np.where(width > 0, jmin, 0).astype(np.int64)
+    lower = np.full(offset[-1], np.iinfo(np.int32).max, np.int32)
+    upper = np.full(offset[-1], -1, np.int32)
+    k = offset[obj] + cols - first[obj]
+    np.minimum.at(lower, k, rows.astype(np.int32))
+    np.maximum.at(upper, k, rows.astype(np.int32))
+    return first, offset, lower, upper, slot
+
+
+def circles_from_extremes(labels, index=None, n_threads=0):
+    loop, data = _acos_kernel()
+    return _core.minimum_enclosing_circle_from_extremes(
+        *numpy_extremes(labels, index), loop, data, _reference_argsort, n_threads
+    )
+
+
+def _assert_same_arrays(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("case", list(PARITY_CASES))
+def test_circles_from_extremes_equal_label_route(case):
+    """Same bits as the label-image route (itself equal to centrosome, test_circle_parity)."""
+    labels = PARITY_CASES[case]()
+    loop, data = _acos_kernel()
+    want = _core.minimum_enclosing_circle(labels, None, loop, data, _reference_argsort)[1:]
+    _assert_same_arrays(circles_from_extremes(labels), want)
+
+
+def test_circles_from_extremes_index_order_and_threads():
+    """Ties depend on the order of the objects: numbering them by index reproduces it."""
+    rng = np.random.default_rng(41)
+    labels = disc_field((200, 200), 200, seed=42, radius=DISC_RADII)
+    present = _present(labels)
+    index = np.concatenate([rng.permutation(present)[:150], [0, -4, 10**6, present[3], 7]])
+    index = rng.permutation(index)
+    loop, data = _acos_kernel()
+    want = _core.minimum_enclosing_circle(labels, index, loop, data, _reference_argsort)[1:]
+    for n_threads in (1, 2, 5):
+        _assert_same_arrays(circles_from_extremes(labels, index, n_threads), want)
+    # centrosome takes neither labels <= 0 nor duplicates (and gives absent labels R = 0)
+    kept = np.zeros(index.size, bool)
+    kept[np.unique(index, return_index=True)[1]] = True
+    kept &= np.isin(index, present)
+    ref_centers, ref_radii = reference_circle(labels, index[kept])
+    np.testing.assert_array_equal(want[0][kept], ref_centers)
+    np.testing.assert_array_equal(want[1][kept], ref_radii)
+    empty = circles_from_extremes(labels, [])
+    assert empty[0].shape == (0, 2) and empty[1].shape == (0,)
+
+
+def test_circles_from_extremes_bad_tables():
+    first, offset, lower, upper, _ = numpy_extremes(awkward_objects())
+    call = _core.minimum_enclosing_circle_from_extremes
+    call(first, offset, lower, upper)  # well formed
+    bad_lower = lower.copy()
+    bad_lower[offset[1]] = np.iinfo(np.int32).max  # first column of object 1 empty
+    bad_upper = upper.copy()
+    bad_upper[offset[2] + 1] = lower[offset[2] + 1] - 1  # upper above lower
+    bad_offset = offset.copy()
+    bad_offset[2] = bad_offset[1] - 1
+    for args, match in [
+        ((first, bad_offset, lower, upper), "non-decreasing"),
+        ((first, offset, bad_lower, upper), "first column"),
+        ((first, offset, lower, bad_upper), "lower and upper"),
+        ((first, offset[:-1], lower, upper), "one more entry"),
+        ((first, offset, lower[:-1], upper[:-1]), "offset"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            call(*args)
+    with pytest.raises(ValueError, match="slot"):
+        call(first, offset, lower, upper, np.array([0, first.size]))
+
+
+GPU_CASES = {
+    "awkward": awkward_objects,
+    "tie_shapes": tie_shapes,
+    "line_shapes": line_shapes,
+    "border_objects": border_objects,
+    "holes_and_pieces": holes_and_pieces,
+    "discs_ties": lambda: disc_field((96, 96), 60, seed=43, radius=(0.5, 8.0)),
+    "one_row_image": PARITY_CASES["one_row_image"],
+    "one_column_image": PARITY_CASES["one_column_image"],
+    "single_pixel_image": PARITY_CASES["single_pixel_image"],
+}
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("case", list(GPU_CASES))
+def test_gpu_route_equals_cpu_and_reference(gpu_path, monkeypatch, case):
+    """The GPU route (column extremes on the device, C++ on the host) never copies the label
+    image to the host and gives the CPU route's and centrosome's circles bit for bit."""
+    labels = GPU_CASES[case]()
+    present = _present(labels)
+    rng = np.random.default_rng(44)
+    shuffled = rng.permutation(np.concatenate([present, present[:2], [0, -1, 10**7]]))
+    expected = {key: minimum_enclosing_circle(labels, index)
+                for key, index in (("default", None), ("shuffled", shuffled))}
+
+    def no_label_route(*args, **kwargs):
+        raise AssertionError("the GPU route sent the label image to the host")
+
+    monkeypatch.setattr(_core, "minimum_enclosing_circle", no_label_route)
+    _assert_same_arrays(gpu_path(minimum_enclosing_circle, labels), expected["default"])
+    _assert_same_arrays(gpu_path(minimum_enclosing_circle, labels, shuffled), expected["shuffled"])
+    monkeypatch.undo()
+    ref_centers, ref_radii = reference_circle(labels, present)
+    np.testing.assert_array_equal(expected["default"][0], ref_centers)
+    np.testing.assert_array_equal(expected["default"][1], ref_radii)
+
+
+@pytest.mark.cudasim
+def test_gpu_column_extremes_equal_numpy(gpu_path):
+    """The device tables themselves, on renumbered huge labels (slots != labels)."""
+    from pyhcs._backend import namespace_for
+    from pyhcs.features._objects import object_slots
+    from pyhcs.features.geometry import column_extremes
+
+    small = awkward_objects()
+    huge = small.astype(np.int64) * 10**12
+    slots = object_slots(huge, namespace_for(huge))
+    assert slots.slot_labels is not None  # renumbered
+    ids = slots.ids.astype(np.int32)
+    present = np.unique(ids)[1:]
+    object_of_slot = np.zeros(slots.n_slots, np.int32)
+    object_of_slot[present[::-1]] = np.arange(1, present.size + 1)  # descending labels
+    tables = gpu_path(
+        lambda i, o: column_extremes(i, o, int(present.size), namespace_for(i)),
+        ids, object_of_slot,
+    )
+    _assert_same_arrays(tables, numpy_extremes(small, _present(small)[::-1])[:4])
+
+
+@pytest.mark.cudasim
+def test_huge_sparse_labels_on_the_gpu_route(gpu_path):
+    small = holes_and_pieces()
+    huge = small.astype(np.int64) * 10**11 + 3
+    huge[small == 0] = 0
+    index = np.array([200, 4, 5, 17, 9, 10, 200]) * 10**11 + 3
+    got = gpu_path(minimum_enclosing_circle, huge, index)
+    _assert_same_arrays(got, minimum_enclosing_circle(small, (index - 3) // 10**11))
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

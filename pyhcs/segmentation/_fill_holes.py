@@ -1,0 +1,162 @@
+"""CellProfiler's hole filling for label images (``centrosome.cpmorphology.fill_labeled_holes``).
+
+The rule, on the graph of 4-connected regions (the objects, and the background split into
+4-connected components):
+
+- a region touching the image edge is *not a hole*; so is a region whose area is at least
+  ``max_hole_area`` (CellProfiler's ``size_fn``, used by IdentifyPrimaryObjects);
+- an object next to a non-hole background region is not a hole;
+- any region next to two different non-hole objects is not a hole.
+
+Every other region is a hole and takes the label of the one non-hole object it touches (0 when
+it touches none). A first walk marks the non-hole regions from the edge inwards; a second walk
+passes labels on to regions the first walk did not reach, in the same order as centrosome so
+that the result is identical. The pixel work (labelling the background, listing the pairs of
+touching regions, the final lookup) runs on the array's device; the walk over the region graph
+is small and runs on the host (numba).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .. import _numba_cache
+from .._backend import Namespace, to_numpy
+
+__all__ = ["fill_labeled_holes", "relabel_consecutive"]
+
+_FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+
+
+_numba_cache.register()  # cached kernels are invalidated by any pyhcs source change
+
+
+@njit(cache=True)
+def _walk(first, neighbours, is_not_hole, adjacent, stack, n_stack, n_objects):  # pragma: no cover
+    """The two walks over the region graph (CSR ``first``/``neighbours``), in place."""
+    # Walk 1: from the regions known not to be holes, mark the others that are not.
+    while n_stack > 0:
+        n_stack -= 1
+        node = stack[n_stack]
+        for k in range(first[node], first[node + 1]):
+            other = neighbours[k]
+            if is_not_hole[other]:
+                continue
+            if node <= n_objects:
+                # an object: the first non-hole object a region touches is remembered; a
+                # second, different one makes the region a non-hole
+                if adjacent[other] == 0:
+                    adjacent[other] = node
+                    continue
+                if adjacent[other] == node:
+                    continue
+            elif other > n_objects:
+                # background next to background: nothing to learn
+                continue
+            is_not_hole[other] = 1
+            stack[n_stack] = other
+            n_stack += 1
+    # Walk 2: from the holes that touch a non-hole object, pass that object on to the regions
+    # nested inside them (objects inside holes, holes inside those objects, ...).
+    n_stack = 0
+    for node in range(is_not_hole.shape[0]):
+        if is_not_hole[node] == 0 and adjacent[node] != 0:
+            stack[n_stack] = node
+            n_stack += 1
+    while n_stack > 0:
+        n_stack -= 1
+        node = stack[n_stack]
+        for k in range(first[node], first[node + 1]):
+            other = neighbours[k]
+            if adjacent[other] == 0:
+                adjacent[other] = adjacent[node]
+                stack[n_stack] = other
+                n_stack += 1
+
+
+def fill_labeled_holes(labels, ns: Namespace, mask=None, max_hole_area: float | None = None):
+    """Fill the holes of a label image as ``centrosome.cpmorphology.fill_labeled_holes`` does.
+
+    Parameters
+    ----------
+    labels : ndarray of int or bool, shape (H, W)
+        Objects > 0 (a boolean image is one object).
+    ns : Namespace
+        Where ``labels`` lives.
+    mask : ndarray of bool, optional
+        Only these pixels may change (CellProfiler passes ``labels == 0`` so that objects are
+        never relabelled). None: every pixel may change, so an object enclosed by another one
+        with no background between them merges into it.
+    max_hole_area : float, optional
+        Regions of at least this many pixels are never holes (centrosome's ``size_fn``
+        returning False for them).
+
+    Returns
+    -------
+    ndarray, shape (H, W), the dtype of ``labels``
+    """
+    xp, ndi = ns.xp, ns.ndimage
+    dtype = labels.dtype
+    values = labels.astype(xp.int64)
+    background = values == 0
+    if mask is not None:
+        background &= mask
+    blabels, count = ndi.label(background, structure=_FOUR_CONNECTED)
+    count = int(count)
+    n_objects = int(values.max()) if values.size else 0
+    values = xp.where(blabels != 0, blabels.astype(xp.int64) + n_objects + 1, values)
+    n_nodes = n_objects + count + 2  # node ids 0 .. n_objects + count + 1
+
+    is_not_hole = np.zeros(n_nodes, np.uint8)
+    edge = xp.concatenate([values[0, :], values[:, 0], values[-1, :], values[:, -1]])
+    edge = to_numpy(xp.unique(edge))
+    edge = edge[edge != 0]
+    is_not_hole[edge] = 1
+    stack = np.zeros(n_nodes + 1, np.int64)
+    stack[: edge.size] = edge
+    n_stack = int(edge.size)
+    adjacent = np.zeros(n_nodes, np.int64)
+
+    # Every pair of 4-connected pixels with different region ids, both ways, without repeats.
+    a = xp.concatenate([values[:-1, :].ravel(), values[:, :-1].ravel()])
+    b = xp.concatenate([values[1:, :].ravel(), values[:, 1:].ravel()])
+    differ = a != b
+    a, b = a[differ], b[differ]
+    if a.size:
+        keys = xp.unique(xp.concatenate([a * n_nodes + b, b * n_nodes + a]))
+        keys = to_numpy(keys)
+        source, target = keys // n_nodes, keys % n_nodes
+        first = np.zeros(n_nodes + 1, np.int64)
+        np.cumsum(np.bincount(source, minlength=n_nodes), out=first[1:])
+        if max_hole_area is not None:
+            areas = to_numpy(xp.bincount(values.ravel(), minlength=n_nodes))
+            large = np.flatnonzero((areas >= max_hole_area) & (areas > 0) & (is_not_hole == 0))
+            large = large[large > 0]
+            is_not_hole[large] = 1
+            stack[n_stack : n_stack + large.size] = large
+            n_stack += int(large.size)
+        _walk(first, target.astype(np.int64), is_not_hole, adjacent, stack, n_stack, n_objects)
+
+    lookup = np.arange(n_nodes, dtype=np.int64)
+    lookup[n_objects + 1 :] = 0
+    holes = is_not_hole == 0
+    lookup[holes] = adjacent[holes]
+    lookup = xp.asarray(lookup)
+    if mask is not None:
+        filled = xp.where(mask, lookup[values], labels.astype(xp.int64))
+    else:
+        filled = lookup[values]
+    return filled.astype(dtype)
+
+
+def relabel_consecutive(labels, ns: Namespace):
+    """Renumber the labels present 1..n in their order (``centrosome.cpmorphology.relabel``)."""
+    xp = ns.xp
+    present = xp.unique(labels)
+    present = present[present != 0]
+    if present.size == 0:
+        return xp.zeros(labels.shape, xp.int32), 0
+    lookup = xp.zeros(int(present[-1]) + 1, xp.int32)
+    lookup[present] = xp.arange(1, present.size + 1, dtype=xp.int32)
+    return lookup[labels], int(present.size)
