@@ -7,7 +7,6 @@ channel scaled to [0, 1], the nuclei as seeds, the mask thresholded by minimum c
 
 from __future__ import annotations
 
-import numpy as np
 from harness import Case, on_device
 
 

@@ -7,6 +7,7 @@ checks on contents (negative labels, NaN) cost one reduction on the array's devi
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -118,6 +119,16 @@ def check_int(value: Any, name: str, minimum: int | None = None, maximum: int | 
         else:
             wanted = f"at most {maximum}"
         raise ValueError(f"{name} must be {wanted}, got {value}")
+    return value
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """A finite real scalar >= 0 (Python or numpy, not bool), as float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
     return value
 
 

@@ -18,14 +18,12 @@ touching regions in hole filling.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from .._backend import Namespace, namespace_for, to_numpy
-from .._validate import check_image, check_int_pair, check_labels, check_ndim
+from .._validate import check_image, check_int_pair, check_labels, check_ndim, check_nonnegative
 from ._maxima import local_maxima
 from ._fill_holes import fill_labeled_holes, relabel_consecutive
 from ._threshold import as_unit_float, check_threshold_settings, threshold_image
@@ -62,15 +60,6 @@ def _flag(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
-
-
-def _nonnegative(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value}")
-    return value
 
 
 def _image(image: Any, ns: Namespace, shape=None, shape_of: str = "labels") -> Any:
@@ -384,9 +373,9 @@ def identify_primary(
     elif smoothing_filter_size is None:
         raise ValueError("automatic_smoothing=False needs smoothing_filter_size")
     else:
-        filter_size = _nonnegative(smoothing_filter_size, "smoothing_filter_size")
+        filter_size = check_nonnegative(smoothing_filter_size, "smoothing_filter_size")
     automatic_suppression = _flag(automatic_suppression, "automatic_suppression")
-    maxima_suppression_size = _nonnegative(maxima_suppression_size, "maxima_suppression_size")
+    maxima_suppression_size = check_nonnegative(maxima_suppression_size, "maxima_suppression_size")
     low_res_maxima = _flag(low_res_maxima, "low_res_maxima")
     fill_holes = _choice(fill_holes, "fill_holes", FILL_HOLES_CHOICES)
 
@@ -544,8 +533,8 @@ def identify_secondary(
         threshold_method, threshold_smoothing_scale, threshold_correction_factor,
         threshold_bounds, manual_threshold,
     )
-    regularization_factor = _nonnegative(regularization_factor, "regularization_factor")
-    distance_to_dilate = _nonnegative(distance_to_dilate, "distance_to_dilate")
+    regularization_factor = check_nonnegative(regularization_factor, "regularization_factor")
+    distance_to_dilate = check_nonnegative(distance_to_dilate, "distance_to_dilate")
     fill_holes = _flag(fill_holes, "fill_holes")
     discard_edge = _flag(discard_edge, "discard_edge")
     exact = _flag(exact, "exact")

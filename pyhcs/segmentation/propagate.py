@@ -20,27 +20,16 @@ tied pixels). The GPU path is a parallel shortest-path solver; see :func:`propag
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from .._backend import Namespace, namespace_for
-from .._validate import check_image, check_labels, check_ndim
+from .._validate import check_image, check_labels, check_ndim, check_nonnegative
 
 __all__ = ["propagate"]
 
 _INT32_MAX = np.iinfo(np.int32).max
-
-
-def _check_weight(weight: Any) -> float:
-    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real):
-        raise TypeError(f"weight must be a real number, got {weight!r}")
-    weight = float(weight)
-    if not math.isfinite(weight) or weight < 0:
-        raise ValueError(f"weight must be finite and >= 0, got {weight}")
-    return weight
 
 
 def _check_mask(mask: Any, shape: tuple[int, ...], ns: Namespace) -> Any:
@@ -146,7 +135,7 @@ def _propagate(image, labels, mask=None, weight=0.05, *, exact=True):
     labels = check_labels(labels, ns, "labels")
     image = check_image(image, ns, "image", shape=labels.shape, shape_of="labels")
     mask = _check_mask(mask, labels.shape, ns)
-    weight = _check_weight(weight)
+    weight = check_nonnegative(weight, "weight")
     if not isinstance(exact, (bool, np.bool_)):
         raise TypeError(f"exact must be True or False, got {exact!r}")
 
