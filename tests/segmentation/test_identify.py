@@ -439,3 +439,26 @@ def test_identify_primary_flat_and_empty_images():
     for image in (np.zeros((20, 20)), np.full((20, 20), 0.3), np.zeros((20, 20), np.uint8)):
         labels = identify_primary(image)
         assert labels.dtype == np.int32 and labels.shape == (20, 20)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_identify_primary_shape_declumping_equals_cellprofiler_recipe(seed):
+    # The recipe in benchmarks/bench_segmentation.py is built from centrosome's own
+    # is_local_maximum, binary_shrink, fill_labeled_holes and relabel with scikit-image's
+    # watershed. Markers differ only where maxima touch (shrunk to one point there), which the
+    # distance transform's tie-breaking noise makes rare: the objects come out identical here.
+    require_reference("centrosome")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        from bench_segmentation import NUCLEI_SETTINGS as bench_settings
+        from bench_segmentation import reference_primary
+    finally:
+        sys.path.pop(0)
+    assert bench_settings == NUCLEI_SETTINGS
+    field = synthetic_field((384, 384), n_nuclei=70, seed=seed)
+    expected = reference_primary(field.image[0])
+    got = identify_primary(field.image[0], **NUCLEI_SETTINGS)
+    np.testing.assert_array_equal(got, expected)
