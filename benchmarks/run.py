@@ -24,6 +24,7 @@ FAMILIES = {
     "hog": "bench_hog",
     "zernike": "bench_zernike",
     "propagate": "bench_propagate",
+    "pixel": "bench_pixel",
     "segmentation": "bench_segmentation",
 }
 

@@ -30,7 +30,7 @@ from ._threshold import as_unit_float, check_threshold_settings, threshold_image
 
 __all__ = ["identify_primary", "identify_secondary"]
 
-PRIMARY_METHODS = ("threshold",)
+PRIMARY_METHODS = ("threshold", "fcn")
 SECONDARY_METHODS = (
     "propagation",
     "watershed_gradient",
@@ -185,6 +185,16 @@ def _maxima(image: Any, labels: Any, footprint: np.ndarray, factor: float, ns: N
     return maxima
 
 
+def _classify_pixels(image: Any, mask: Any, model: Any, ns: Namespace) -> Any:
+    """Nucleus labels from the dense pixel classifier (``method="fcn"``), on ``ns``'s device."""
+    from ..pixel import load_default, predict, probabilities_to_labels
+
+    model = load_default() if model is None else model
+    probabilities = predict(model, image, device=ns.device)
+    labeled = ns.asarray(probabilities_to_labels(probabilities))
+    return ns.xp.where(mask, labeled, 0).astype(ns.xp.int32)
+
+
 def _declump(
     image, labeled, mask, ns, *, declump, watershed_method, size_range, filter_size,
     automatic_suppression, maxima_suppression_size, low_res_maxima, fill_holes,
@@ -254,6 +264,7 @@ def identify_primary(
     maxima_suppression_size: float = 7.0,
     low_res_maxima: bool = True,
     fill_holes: str = "thresholding",
+    model: Any = None,
 ) -> Any:
     r"""Identify bright objects (nuclei) as CellProfiler's IdentifyPrimaryObjects does.
 
@@ -283,8 +294,12 @@ def identify_primary(
         Grayscale image, bright objects on a dark background. Integer images are divided by
         their dtype's maximum (uint16 by 65535, uint8 by 255); float images must lie in [0, 1].
         numpy -> CPU, cupy -> GPU.
-    method : {"threshold"}
-        How the foreground is found. (A pixel-classifier method is planned.)
+    method : {"threshold", "fcn"}
+        ``"threshold"``: steps 1-6 above. ``"fcn"``: steps 1-4 are replaced by the dense pixel
+        classifier ``model`` (:func:`pyhcs.pixel.predict`, on the image's device) and
+        :func:`pyhcs.pixel.probabilities_to_labels` (interior seeds, then a watershed of the
+        boundary probability, on the CPU); steps 5-6 follow, and the threshold and declumping
+        settings are not used.
     mask : ndarray of bool, shape (H, W), optional
         CellProfiler's image mask: pixels outside it are ignored by the threshold, the
         smoothing and the objects.
@@ -384,21 +399,24 @@ def identify_primary(
     check_ndim(image, "image", 2)
     mask_given = mask is not None
     mask = _mask(mask, image.shape, ns)
-    method_, scale, factor, bounds, manual = settings
-    binary, _ = threshold_image(
-        image, mask, ns, method=method_, smoothing_scale=scale, correction_factor=factor,
-        bounds=bounds, manual_threshold=manual,
-    )
-    if fill_holes == "thresholding":
-        binary = fill_labeled_holes(binary, ns, max_hole_area=max_size * max_size)
-    labeled, _ = ndi.label(binary, structure=_EIGHT_CONNECTED)
-    labeled = _declump(
-        image, labeled, mask, ns, declump=declump, watershed_method=watershed_method,
-        size_range=(min_size, max_size), filter_size=filter_size,
-        automatic_suppression=automatic_suppression,
-        maxima_suppression_size=maxima_suppression_size, low_res_maxima=low_res_maxima,
-        fill_holes=fill_holes,
-    )
+    if method == "fcn":
+        labeled = _classify_pixels(image, mask, model, ns)
+    else:
+        method_, scale, factor, bounds, manual = settings
+        binary, _ = threshold_image(
+            image, mask, ns, method=method_, smoothing_scale=scale, correction_factor=factor,
+            bounds=bounds, manual_threshold=manual,
+        )
+        if fill_holes == "thresholding":
+            binary = fill_labeled_holes(binary, ns, max_hole_area=max_size * max_size)
+        labeled, _ = ndi.label(binary, structure=_EIGHT_CONNECTED)
+        labeled = _declump(
+            image, labeled, mask, ns, declump=declump, watershed_method=watershed_method,
+            size_range=(min_size, max_size), filter_size=filter_size,
+            automatic_suppression=automatic_suppression,
+            maxima_suppression_size=maxima_suppression_size, low_res_maxima=low_res_maxima,
+            fill_holes=fill_holes,
+        )
     if exclude_border:
         touching = _edge_labels(labeled, ns)
         if not bool((touching != 0).any()) and mask_given:

@@ -413,7 +413,7 @@ def test_identify_secondary_bad_settings(kwargs, error, match):
 @pytest.mark.parametrize(
     "image, kwargs, error, match",
     [
-        (np.zeros((12, 12)), dict(method="fcn"), ValueError, "threshold"),
+        (np.zeros((12, 12)), dict(method="unet"), ValueError, "fcn"),
         (np.zeros((12, 12)), dict(size_range=(40, 10)), ValueError, "size_range"),
         (np.zeros((12, 12)), dict(size_range=(0, 10)), ValueError, "size_range"),
         (np.zeros((12, 12)), dict(declump="watershed"), ValueError, "declump"),
@@ -462,3 +462,34 @@ def test_identify_primary_shape_declumping_equals_cellprofiler_recipe(seed):
     expected = reference_primary(field.image[0])
     got = identify_primary(field.image[0], **NUCLEI_SETTINGS)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_identify_primary_fcn_uses_the_pixel_classifier():
+    from pyhcs.pixel import load_default, predict, probabilities_to_labels
+
+    field = synthetic_field((160, 160), n_nuclei=16, seed=21)
+    expected = probabilities_to_labels(predict(load_default(), field.image[0], device="cpu"))
+    got = identify_primary(field.image[0], method="fcn", exclude_border=False, exclude_size=False)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == np.int32
+    # The filters of steps 5-6 apply to its objects too.
+    filtered = identify_primary(field.image[0], method="fcn", size_range=(15, 40))
+    assert filtered.max() < got.max()
+
+
+@pytest.mark.parametrize(
+    "seed, phenotype",
+    [(100, {}), (101, dict(nucleus_radius=7.0, texture_contrast=0.45, dna_intensity=1800.0))],
+)
+def test_identify_primary_fcn_f1_on_held_out_fields(seed, phenotype):
+    # Fields with seeds and phenotypes the default model was not trained on
+    # (benchmarks/train_default_nuclei.py draws its fields from derive_seed(0, i)).
+    from dataclasses import replace
+
+    from pyhcs.datasets import PhenotypeParams
+
+    field = synthetic_field((384, 384), n_nuclei=70, seed=seed,
+                            phenotype=replace(PhenotypeParams(), **phenotype))
+    nuclei = identify_primary(field.image[0], method="fcn", exclude_border=False)
+    score = match_objects(field.nuclei, nuclei)
+    assert score.f1 >= 0.90, score
