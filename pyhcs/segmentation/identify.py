@@ -123,12 +123,20 @@ def _drop(labels: Any, drop: Any, ns: Namespace) -> Any:
 
 
 def _max_per_label(values: Any, labels: Any, n_labels: int, ns: Namespace) -> Any:
-    """For each label 0..n_labels, the largest of ``values`` over its pixels (0 if absent)."""
+    """For each label 0..n_labels, the largest of the non-negative ``values`` over its pixels
+    (0 if absent, and always 0 for label 0): one scatter-max over the labelled pixels."""
     xp = ns.xp
-    if n_labels == 0:
-        return xp.zeros(1, xp.int64)
-    out = ns.ndimage.maximum(values, labels=labels, index=xp.arange(n_labels + 1))
-    return xp.asarray(out).astype(xp.int64)
+    out = xp.zeros(n_labels + 1, xp.int64)
+    inside = (labels != 0) & (values != 0)
+    where = labels[inside].astype(xp.int64)
+    what = values[inside].astype(xp.int64)
+    if ns.device == "cuda":
+        import cupyx
+
+        cupyx.scatter_max(out, where, what)
+    else:
+        np.maximum.at(out, where, what)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ The certificate's completeness is also checked on hundreds of larger images with
 proxy, which the simulator is too slow for.
 """
 
-import sys
 
 import numpy as np
 import pytest
@@ -24,16 +23,6 @@ from pyhcs._backend import namespace_for
 from pyhcs.segmentation import propagate
 from pyhcs.segmentation._propagate_cpu import propagate_cpu
 from pyhcs.segmentation._propagate_gpu import fixed_point_cpu, propagate_gpu
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _short_switch_interval():
-    # The simulator's scheduler busy-polls its block threads under the GIL; a short switch
-    # interval makes each syncthreads about 4x cheaper.
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(2e-4)
-    yield
-    sys.setswitchinterval(old)
 
 
 def _solve(image, labels, mask, weight, exact, certify):
