@@ -212,7 +212,6 @@ def _declump(
     if declump == "none" or watershed_method == "none":
         return labeled
     min_size = size_range[0]
-    blurred = _declump_smooth(image, mask, filter_size, ns)
     if min_size > 10 and low_res_maxima:
         factor = 10.0 / float(min_size)
         suppression = 7 if automatic_suppression else maxima_suppression_size * factor + 0.5
@@ -223,6 +222,7 @@ def _declump(
 
     distance = None
     if declump == "intensity":
+        blurred = _declump_smooth(image, mask, filter_size, ns)  # only intensity maxima use it
         maxima = _maxima(blurred, labeled, footprint, factor, ns)
     else:  # shape
         if fill_holes == "never":
