@@ -157,6 +157,9 @@ def relabel_consecutive(labels, ns: Namespace):
     present = present[present != 0]
     if present.size == 0:
         return xp.zeros(labels.shape, xp.int32), 0
-    lookup = xp.zeros(int(present[-1]) + 1, xp.int32)
-    lookup[present] = xp.arange(1, present.size + 1, dtype=xp.int32)
-    return lookup[labels], int(present.size)
+    if int(present[-1]) <= 2 * labels.size:  # a lookup table no larger than the image
+        lookup = xp.zeros(int(present[-1]) + 1, xp.int32)
+        lookup[present] = xp.arange(1, present.size + 1, dtype=xp.int32)
+        return lookup[labels], int(present.size)
+    ranks = (xp.searchsorted(present, labels) + 1).astype(xp.int32)  # huge, sparse labels
+    return xp.where(labels == 0, 0, ranks).astype(xp.int32), int(present.size)

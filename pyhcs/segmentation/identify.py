@@ -124,12 +124,15 @@ def _drop(labels: Any, drop: Any, ns: Namespace) -> Any:
 
 def _max_per_label(values: Any, labels: Any, n_labels: int, ns: Namespace) -> Any:
     """For each label 0..n_labels, the largest of the non-negative ``values`` over its pixels
-    (0 if absent, and always 0 for label 0): one scatter-max over the labelled pixels."""
+    (0 if absent, and always 0 for label 0): one scatter-max over the labelled pixels.
+
+    Both are consecutive label images here, so int32 holds them (and int32 is an atomicMax
+    type on every GPU)."""
     xp = ns.xp
-    out = xp.zeros(n_labels + 1, xp.int64)
+    out = xp.zeros(n_labels + 1, xp.int32)
     inside = (labels != 0) & (values != 0)
     where = labels[inside].astype(xp.int64)
-    what = values[inside].astype(xp.int64)
+    what = values[inside].astype(xp.int32)
     if ns.device == "cuda":
         import cupyx
 

@@ -210,6 +210,11 @@ def test_identify_secondary_noncontiguous_labels_and_float_image():
     nuclei, cells, _ = identify_secondary(image, primary)
     np.testing.assert_array_equal(nuclei, ref_nuclei)
     np.testing.assert_array_equal(cells, ref_cells)
+    # Huge sparse labels (a table indexed by label value would not fit in memory).
+    huge = np.where(field.nuclei > 0, field.nuclei.astype(np.int64) * 2**40 + 5, 0)
+    nuclei, cells, _ = identify_secondary(image, huge)
+    np.testing.assert_array_equal(nuclei, ref_nuclei)
+    np.testing.assert_array_equal(cells, ref_cells)
 
 
 def test_identify_secondary_numbering():
