@@ -37,7 +37,22 @@ def cases(field, device: str) -> list[Case]:
 
         return graycomatrix(crop, [1, 3], angles, levels=256, symmetric=True)
 
+    def reference_whole_image():
+        import mahotas
+        from skimage.util import img_as_ubyte
+
+        return mahotas.features.haralick(img_as_ubyte(image), distance=1)
+
     return [
+        Case(
+            family="texture",
+            name=f"haralick whole image {image.shape[0]}x{image.shape[1]} uint16, distance 1",
+            pyhcs=lambda: haralick_array(image_on, scale=1, gray_levels=256),
+            reference=reference_whole_image,
+            reference_name="mahotas haralick(img_as_ubyte)",
+            device=device,
+            repeat=5,
+        ),
         Case(
             family="texture",
             name=f"haralick {labels.shape[0]}x{labels.shape[1]} uint16, {n} nuclei, scale 3",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -12,6 +14,7 @@ _numba_cache.register()
 
 _shared = math_.compile_with(njit)
 _haralick_rows = _shared.haralick_rows
+_haralick_from_entries = _shared.haralick_from_entries
 
 # Object rows are dealt round-robin to this many chunks (each allocates its scratch once);
 # a fixed number, so results never depend on the thread count.
@@ -158,3 +161,166 @@ def glcm_cpu(images, offsets, levels):
             for c in range(max(0, -dc), min(width, width - dc)):
                 table[row[c], partner[c + dc]] += 1
     return counts
+
+
+_WHOLE_BANDS = 8  # at most this many row bands, each with its own count tables
+
+
+@njit(parallel=True, cache=True)
+def haralick_whole_cpu(levels, directions, scale, entropy_scale, true_difference_variance):
+    """Whole-image Haralick features: every pixel is one object, level 0 counted.
+
+    The same features as :func:`haralick_cpu` with one object holding every pixel and
+    ``ignore_zeros=False``, bit for bit, through dense per-direction count tables: bands of
+    rows count their pairs (a, b) into their own L x L tables (L = the image's max level + 1,
+    mahotas' Ng), the tables are summed (integers: the totals do not depend on the bands or
+    the threads), and each direction's canonical entries (i <= j, count C[i, j] + C[j, i], or
+    C[i, i] on the diagonal) are read off in ascending (i, j) order, the order that
+    :func:`_haralick_math.count_dense` and the sort give.
+
+    Parameters
+    ----------
+    levels : uint8 array (Z, H, W), C-contiguous
+        Quantised levels (Z = 1 for a 2-D image).
+    directions : int64 array (D, 3)
+    scale : int
+
+    Returns
+    -------
+    features : float64 array (D, 13)
+    empty : int8 array (D,)
+        1 where the direction has no pair.
+    """
+    depth, height, width = levels.shape
+    n_directions = directions.shape[0]
+    n_lines = depth * height
+    n_pixels = n_lines * width
+    flat = levels.reshape(n_pixels)
+
+    # the largest level, per band of lines
+    n_max_bands = max(1, min(_WHOLE_BANDS, n_lines))
+    band_lines = (n_lines + n_max_bands - 1) // n_max_bands
+    band_max = np.zeros(n_max_bands, np.int64)
+    for band in prange(n_max_bands):
+        top = 0
+        for p in range(band * band_lines * width, min(n_pixels, (band + 1) * band_lines * width)):
+            v = flat[p]
+            if v > top:
+                top = v
+        band_max[band] = top
+    n_levels = np.int64(band_max.max() + 1)
+    cells = n_levels * n_levels
+
+    # pair counts per band of lines: more bands than the pixels can pay for would cost more
+    # to sum than to count
+    n_bands = max(1, min(_WHOLE_BANDS, n_lines, n_pixels // max(1, n_directions * cells)))
+    band_lines = (n_lines + n_bands - 1) // n_bands
+    tables = np.zeros((n_bands, n_directions * cells), np.int32)
+    for band in prange(n_bands):
+        table = tables[band]
+        live = np.empty(n_directions, np.int64)  # the directions with a partner line
+        partner_at = np.empty(n_directions, np.int64)  # partner of column c: partner_at + c
+        column_lo = np.empty(n_directions, np.int64)
+        column_hi = np.empty(n_directions, np.int64)
+        for line in range(band * band_lines, min(n_lines, (band + 1) * band_lines)):
+            z = line // height
+            r = line - z * height
+            row_at = line * width
+            n_live = 0
+            inner_lo = np.int64(0)
+            inner_hi = np.int64(width)
+            for d in range(n_directions):
+                z2 = z + directions[d, 0] * scale
+                r2 = r + directions[d, 1] * scale
+                dc = directions[d, 2] * scale
+                if z2 < 0 or z2 >= depth or r2 < 0 or r2 >= height:
+                    continue
+                live[n_live] = d
+                partner_at[n_live] = (z2 * height + r2) * width + dc
+                column_lo[n_live] = max(0, -dc)
+                column_hi[n_live] = min(width, width - dc)
+                inner_lo = max(inner_lo, column_lo[n_live])
+                inner_hi = min(inner_hi, column_hi[n_live])
+                n_live += 1
+            if n_live == 0:
+                continue
+            inner_hi = max(inner_lo, inner_hi)
+            # the columns every live direction pairs: four directions per pixel, so that
+            # consecutive updates go to different tables (a run of equal pairs in one table
+            # would be a chain of dependent increments)
+            n_grouped = n_live - n_live % 4
+            for group in range(0, n_grouped, 4):  # four directions per pass, unrolled
+                t0 = live[group] * cells
+                t1 = live[group + 1] * cells
+                t2 = live[group + 2] * cells
+                t3 = live[group + 3] * cells
+                q0 = partner_at[group]
+                q1 = partner_at[group + 1]
+                q2 = partner_at[group + 2]
+                q3 = partner_at[group + 3]
+                for c in range(inner_lo, inner_hi):
+                    a_at = np.int64(flat[row_at + c]) * n_levels
+                    table[t0 + a_at + np.int64(flat[q0 + c])] += 1
+                    table[t1 + a_at + np.int64(flat[q1 + c])] += 1
+                    table[t2 + a_at + np.int64(flat[q2 + c])] += 1
+                    table[t3 + a_at + np.int64(flat[q3 + c])] += 1
+            for k in range(n_grouped, n_live):  # the rest (a line without partner lines)
+                d_at = live[k] * cells
+                for c in range(inner_lo, inner_hi):
+                    table[d_at + np.int64(flat[row_at + c]) * n_levels
+                          + np.int64(flat[partner_at[k] + c])] += 1
+            # the edge columns, one direction at a time
+            for k in range(n_live):
+                d_at = live[k] * cells
+                for c in range(column_lo[k], min(inner_lo, column_hi[k])):
+                    table[d_at + np.int64(flat[row_at + c]) * n_levels
+                          + np.int64(flat[partner_at[k] + c])] += 1
+                for c in range(max(inner_hi, column_lo[k]), column_hi[k]):
+                    table[d_at + np.int64(flat[row_at + c]) * n_levels
+                          + np.int64(flat[partner_at[k] + c])] += 1
+
+    # sum the bands (int64), in parallel over (direction, block of cells)
+    totals = np.zeros((n_directions, cells), np.int64)
+    block = 4096
+    n_blocks = (cells + block - 1) // block
+    for task in prange(n_directions * n_blocks):
+        d = task // n_blocks
+        lo = (task - d * n_blocks) * block
+        hi = min(cells, lo + block)
+        for band in range(n_bands):
+            for k in range(lo, hi):
+                totals[d, k] += tables[band, d * cells + k]
+
+    features = np.empty((n_directions, math_.N_FEATURES), np.float64)
+    empty = np.zeros(n_directions, np.int8)
+    n_entries = n_levels * (n_levels + 1) // 2
+    for d in prange(n_directions):
+        codes = np.empty(n_entries, np.int32)
+        counts = np.empty(n_entries, np.int64)
+        px = np.empty(math_.MAX_LEVELS, np.float64)
+        p_sum = np.empty(2 * math_.MAX_LEVELS, np.float64)
+        p_diff = np.empty(math_.MAX_LEVELS, np.float64)
+        nonzero = np.empty(math_.MAX_LEVELS, np.int64)
+        total = totals[d]
+        n_pairs = np.int64(0)
+        n_unique = np.int64(0)
+        for i in range(n_levels):
+            for j in range(i, n_levels):
+                m = total[i * n_levels + j]
+                if j != i:
+                    m += total[j * n_levels + i]
+                if m != 0:
+                    codes[n_unique] = np.int32((i << math_.CODE_SHIFT) | j)
+                    counts[n_unique] = m
+                    n_unique += 1
+                    n_pairs += m
+        if n_pairs == 0:
+            empty[d] = 1
+            for f in range(math_.N_FEATURES):
+                features[d, f] = math.nan
+            continue
+        _haralick_from_entries(
+            codes, counts, 0, n_unique, n_pairs, n_levels, entropy_scale,
+            true_difference_variance, px, p_sum, p_diff, nonzero, features, d,
+        )
+    return features, empty

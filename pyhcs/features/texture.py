@@ -410,24 +410,36 @@ def haralick_array(
     shape3 = (1,) + tuple(image.shape) if image.ndim == 2 else tuple(image.shape)
     directions = _haralick_math.DIRECTIONS_2D if image.ndim == 2 else _haralick_math.DIRECTIONS_3D
 
+    entropy_scale = 1.0 / math.log2(log_base)
+    true_variance = difference_variance == "variance"
     if labels is None:  # whole image: one object holding every pixel, zeros counted
-        ids = xp.ones(levels.size, dtype=xp.int32)
         rows = RowSelection(xp.zeros(1, xp.int64), xp.ones(1, xp.int64), None)
-        offsets = xp.asarray(np.array([0, 0, levels.size], dtype=np.int64))
-        pixels = xp.arange(levels.size, dtype=xp.int64)
-        ignore_zeros = False
-    else:
-        slots: ObjectSlots = object_slots(labels, ns)
-        ids = xp.ascontiguousarray(slots.ids).ravel()
-        area, offsets, pixels = _pixels_by_object(ids, slots.n_slots, ns)
-        rows = select_rows(slots, area, index, ns)
-        ignore_zeros = True
+    if labels is None and ns.target == "cpu":
+        # Dense per-direction count tables: the same entries in the same order, so the same
+        # features, as listing every pixel of the one object, which the GPU does below.
+        from ._glcm_cpu import haralick_whole_cpu
 
-    row_slots = xp.ascontiguousarray(rows.slots, dtype=xp.int64)
-    features, empty = _haralick_launch(
-        row_slots, offsets, pixels, ids, levels, xp.asarray(directions), int(scale), shape3,
-        ignore_zeros, 1.0 / math.log2(log_base), difference_variance == "variance", ns,
-    )
+        row_slots = rows.slots
+        features, empty = haralick_whole_cpu(
+            levels.reshape(shape3), directions, int(scale), entropy_scale, true_variance
+        )
+    else:
+        if labels is None:
+            ids = xp.ones(levels.size, dtype=xp.int32)
+            offsets = xp.asarray(np.array([0, 0, levels.size], dtype=np.int64))
+            pixels = xp.arange(levels.size, dtype=xp.int64)
+            ignore_zeros = False
+        else:
+            slots: ObjectSlots = object_slots(labels, ns)
+            ids = xp.ascontiguousarray(slots.ids).ravel()
+            area, offsets, pixels = _pixels_by_object(ids, slots.n_slots, ns)
+            rows = select_rows(slots, area, index, ns)
+            ignore_zeros = True
+        row_slots = xp.ascontiguousarray(rows.slots, dtype=xp.int64)
+        features, empty = _haralick_launch(
+            row_slots, offsets, pixels, ids, levels, xp.asarray(directions), int(scale),
+            shape3, ignore_zeros, entropy_scale, true_variance, ns,
+        )
     n_rows, n_directions = row_slots.shape[0], directions.shape[0]
     features = features.reshape(n_rows, n_directions, _haralick_math.N_FEATURES)
     blank = empty.reshape(n_rows, n_directions).any(axis=1)

@@ -314,6 +314,50 @@ def test_cpu_results_do_not_depend_on_how_directions_are_split():
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
+def _whole_image_by_object_route(image, scale, gray_levels):
+    """Whole-image features through the per-object kernel: one object holding every pixel."""
+    from pyhcs._backend import namespace_for
+    from pyhcs.features import _glcm_cpu, _haralick_math
+    from pyhcs.features.texture import _quantize
+
+    levels = np.ascontiguousarray(_quantize(image, gray_levels, namespace_for(image))).ravel()
+    shape3 = (1,) + image.shape if image.ndim == 2 else image.shape
+    directions = _haralick_math.DIRECTIONS_2D if image.ndim == 2 else _haralick_math.DIRECTIONS_3D
+    n = levels.size
+    features, empty = _glcm_cpu.haralick_cpu(
+        np.ones(1, np.int64), np.array([0, 0, n], np.int64), np.arange(n, dtype=np.int64),
+        np.ones(n, np.int32), levels, directions, scale, *shape3, False, 1.0, False, True,
+        int(levels.max()) + 1,
+    )
+    features = features.reshape(1, directions.shape[0], 13)
+    return np.where(empty.reshape(1, -1).any(axis=1)[:, None, None], np.nan, features)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["textured", "flat", "zeros", "one pixel", "one row", "one column", "few levels", "volume",
+     "thin volume", "random 256 levels"],
+)
+@pytest.mark.parametrize("scale", [1, 2, 5])
+def test_whole_image_dense_route_equals_object_route_bit_for_bit(case, scale):
+    rng = np.random.default_rng(scale)
+    image = {
+        "textured": lambda: textured_image((37, 53), seed=3),
+        "flat": lambda: np.full((9, 11), 77, np.uint8),
+        "zeros": lambda: np.zeros((6, 8), np.uint16),
+        "one pixel": lambda: np.array([[200]], np.uint8),
+        "one row": lambda: rng.integers(0, 256, (1, 40), dtype=np.uint8),
+        "one column": lambda: rng.integers(0, 256, (40, 1), dtype=np.uint8),
+        "few levels": lambda: rng.integers(0, 3, (33, 17), dtype=np.uint8),
+        "volume": lambda: rng.integers(0, 2**16, (6, 13, 10), dtype=np.uint16),
+        "thin volume": lambda: rng.integers(0, 256, (2, 1, 9), dtype=np.uint8),
+        "random 256 levels": lambda: rng.integers(0, 256, (70, 300), dtype=np.uint8),
+    }[case]()
+    ours, _ = haralick_array(image, scale=scale)
+    expected = _whole_image_by_object_route(image, scale, 256)
+    assert ours.tobytes() == expected.tobytes()  # same bits, NaN included
+
+
 def test_glcm_argument_checks():
     image = np.zeros((3, 3), np.uint8)
     with pytest.raises(TypeError, match="levels must be an integer"):
