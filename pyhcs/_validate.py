@@ -82,6 +82,35 @@ def check_image(
     return image
 
 
+def check_mask(
+    mask: Any,
+    ns: Namespace,
+    shape: tuple[int, ...],
+    *,
+    shape_of: str = "image",
+    allow_integer: bool = False,
+) -> Any:
+    """A 2-D boolean mask of the given shape on ``ns``'s device; None means everywhere.
+
+    With ``allow_integer``, integer masks are accepted too (nonzero = inside).
+    """
+    if mask is None:
+        return ns.xp.ones(shape, dtype=bool)
+    kinds = "biu" if allow_integer else "b"
+    dtype = _dtype_of(mask, "mask")
+    if dtype.kind not in kinds:
+        wanted = "a boolean (or integer 0/1)" if allow_integer else "a boolean"
+        raise TypeError(f"mask must be {wanted} array, got {dtype} dtype")
+    mask = ns.asarray(mask)
+    check_ndim(mask, "mask", 2)
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(
+            f"mask has shape {tuple(mask.shape)} but {shape_of} has shape {tuple(shape)}; "
+            "they must be equal"
+        )
+    return mask if dtype.kind == "b" else mask != 0
+
+
 def check_index(index: Any, ns: Namespace, name: str = "index") -> Any:
     """The labels to report, in order: a 1-D int64 array on ``ns``'s device.
 

@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 from .._backend import Namespace, namespace_for, to_numpy
-from .._validate import check_image, check_int_pair, check_labels, check_ndim, check_nonnegative
+from .._validate import (
+    check_image,
+    check_int_pair,
+    check_labels,
+    check_mask,
+    check_ndim,
+    check_nonnegative,
+)
 from ._maxima import local_maxima
 from ._fill_holes import fill_labeled_holes, relabel_consecutive
 from ._threshold import as_unit_float, check_threshold_settings, threshold_image
@@ -65,24 +72,6 @@ def _flag(value: Any, name: str) -> bool:
 def _image(image: Any, ns: Namespace, shape=None, shape_of: str = "labels") -> Any:
     image = check_image(image, ns, "image", shape=shape, shape_of=shape_of, allow_bool=False)
     return as_unit_float(image, ns, "image")
-
-
-def _mask(mask: Any, shape: tuple[int, ...], ns: Namespace) -> Any:
-    if mask is None:
-        return ns.xp.ones(shape, dtype=bool)
-    dtype = getattr(mask, "dtype", None)
-    if dtype is None:
-        raise TypeError(f"mask must be a numpy or cupy array, got {type(mask).__name__}")
-    if np.dtype(dtype).kind != "b":
-        raise TypeError(f"mask must be a boolean array, got {dtype} dtype")
-    mask = ns.asarray(mask)
-    check_ndim(mask, "mask", 2)
-    if tuple(mask.shape) != tuple(shape):
-        raise ValueError(
-            f"mask has shape {tuple(mask.shape)} but image has shape {tuple(shape)}; "
-            "they must be equal"
-        )
-    return mask
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,7 +398,7 @@ def identify_primary(
     image = _image(image, ns)
     check_ndim(image, "image", 2)
     mask_given = mask is not None
-    mask = _mask(mask, image.shape, ns)
+    mask = check_mask(mask, ns, image.shape)
     if method == "fcn":
         labeled = _classify_pixels(image, mask, model, ns)
     else:
@@ -557,7 +546,7 @@ def identify_secondary(
     primary = check_labels(primary_labels, ns, "primary_labels")
     image = _image(image, ns, shape=primary.shape, shape_of="primary_labels")
     mask_given = mask is not None
-    mask = _mask(mask, primary.shape, ns)
+    mask = check_mask(mask, ns, primary.shape)
     settings = check_threshold_settings(
         threshold_method, threshold_smoothing_scale, threshold_correction_factor,
         threshold_bounds, manual_threshold,

@@ -25,29 +25,11 @@ from typing import Any
 import numpy as np
 
 from .._backend import Namespace, namespace_for
-from .._validate import check_image, check_labels, check_ndim, check_nonnegative
+from .._validate import check_image, check_labels, check_mask, check_nonnegative
 
 __all__ = ["propagate"]
 
 _INT32_MAX = np.iinfo(np.int32).max
-
-
-def _check_mask(mask: Any, shape: tuple[int, ...], ns: Namespace) -> Any:
-    if mask is None:
-        return ns.xp.ones(shape, dtype=bool)
-    dtype = getattr(mask, "dtype", None)
-    if dtype is None:
-        raise TypeError(f"mask must be a numpy or cupy array, got {type(mask).__name__}")
-    if np.dtype(dtype).kind not in "biu":
-        raise TypeError(f"mask must be a boolean (or integer 0/1) array, got {dtype} dtype")
-    mask = ns.asarray(mask)
-    check_ndim(mask, "mask", 2)
-    if tuple(mask.shape) != tuple(shape):
-        raise ValueError(
-            f"mask has shape {tuple(mask.shape)} but labels has shape {tuple(shape)}; "
-            "they must be equal"
-        )
-    return mask != 0
 
 
 def _compact_labels(labels: Any, ns: Namespace) -> tuple[Any, Any | None]:
@@ -134,7 +116,7 @@ def _propagate(image, labels, mask=None, weight=0.05, *, exact=True):
     ns = namespace_for(image, labels, mask, names=("image", "labels", "mask"))
     labels = check_labels(labels, ns, "labels")
     image = check_image(image, ns, "image", shape=labels.shape, shape_of="labels")
-    mask = _check_mask(mask, labels.shape, ns)
+    mask = check_mask(mask, ns, labels.shape, shape_of="labels", allow_integer=True)
     weight = check_nonnegative(weight, "weight")
     if not isinstance(exact, (bool, np.bool_)):
         raise TypeError(f"exact must be True or False, got {exact!r}")
