@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(FAMILIES[family])
             for case in module.cases(field, args.device):
                 results.append(run_case(case, with_reference=not args.no_reference))
+                # one line as each case ends, so a run cut short by a time limit still reports
+                print(f"done {case.family}: {case.name}: {case.pyhcs_s * 1e3:.2f} ms, "
+                      f"reference {case.reference_s * 1e3:.2f} ms", flush=True)
         except Exception as exc:
             failures.append(f"{family}: {type(exc).__name__}: {exc}")
     print(format_table(results))
