@@ -324,3 +324,54 @@ def haralick_whole_cpu(levels, directions, scale, entropy_scale, true_difference
             true_difference_variance, px, p_sum, p_diff, nonzero, features, d,
         )
     return features, empty
+
+
+# -- float quantisation (img_as_ubyte + gray-level rescale) ----------------------------------------
+
+_MINMAX_CHUNKS = 64  # fixed; min and max are exact, so the result never depends on the threads
+_MINMAX_LANES = 8  # independent running extremes per chunk, so the loop is not one long chain
+
+
+@njit(parallel=True, cache=True)
+def float_min_max(values):
+    """``(min, max)`` of a non-empty 1-D float32/float64 array: one parallel pass."""
+    n = values.size
+    lows = np.empty(_MINMAX_CHUNKS, dtype=values.dtype)
+    highs = np.empty(_MINMAX_CHUNKS, dtype=values.dtype)
+    step = (n + _MINMAX_CHUNKS - 1) // _MINMAX_CHUNKS
+    for chunk in prange(_MINMAX_CHUNKS):
+        start = min(chunk * step, n - 1)  # an empty chunk looks at the last value
+        stop = min(start + step, n)
+        low = np.full(_MINMAX_LANES, values[start])
+        high = np.full(_MINMAX_LANES, values[start])
+        i = start
+        while i + _MINMAX_LANES <= stop:
+            for lane in range(_MINMAX_LANES):
+                v = values[i + lane]
+                low[lane] = v if v < low[lane] else low[lane]
+                high[lane] = v if v > high[lane] else high[lane]
+            i += _MINMAX_LANES
+        for j in range(i, stop):
+            low[0] = min(low[0], values[j])
+            high[0] = max(high[0], values[j])
+        lows[chunk] = low.min()
+        highs[chunk] = high.max()
+    return lows.min(), highs.max()
+
+
+@njit(parallel=True, cache=True)
+def float_levels(values, scale, lut, out):
+    """``out = lut[uint8(clip(rint(values * scale), 0, 255))]`` (1-D, contiguous).
+
+    ``scale`` is 255 in the input's dtype, so float32 products stay float32 as in NumPy;
+    ``np.rint`` rounds half to even. NaN maps to 0.
+    """
+    for i in prange(values.size):
+        r = np.rint(values[i] * scale)
+        if r >= 255:
+            level = 255
+        elif r >= 0:
+            level = np.int64(r)
+        else:
+            level = 0
+        out[i] = lut[level]

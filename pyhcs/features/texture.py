@@ -97,19 +97,45 @@ def quantize_gray_levels(image: Any, gray_levels: int = 256) -> Any:
     return _quantize(image, check_int(gray_levels, "gray_levels", 2, 256), ns)
 
 
+_NUMBA_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only
+
+
+def _check_float_range(low: float, high: float) -> None:
+    if low < -1.0 or high > 1.0:
+        raise ValueError(
+            "image: float images must lie in [-1, 1] (img_as_ubyte), found values in "
+            f"[{low:g}, {high:g}]; scale the image first"
+        )
+
+
+def _level_table(gray_levels: int) -> np.ndarray:
+    """uint8 level -> gray level: ``uint8(float64(u8) / 255.0 * (gray_levels - 1))``."""
+    u8 = np.arange(256, dtype=np.uint8)
+    if gray_levels == 256:
+        return u8
+    return (u8.astype(np.float64) / 255.0 * (gray_levels - 1)).astype(np.uint8)
+
+
 def _quantize(image: Any, gray_levels: int, ns: Namespace) -> Any:
     xp = ns.xp
     dtype = np.dtype(image.dtype)
     if dtype == np.bool_:
         u8 = image.astype(xp.uint8) * xp.uint8(255)
+    elif dtype.kind == "f" and ns.target == "cpu" and dtype in _NUMBA_FLOATS and image.size:
+        # One parallel pass for the range, one for the levels: the same values as below.
+        from ._glcm_cpu import float_levels, float_min_max
+
+        values = np.ascontiguousarray(image).ravel()
+        low, high = (float(v) for v in float_min_max(values))
+        _check_float_range(low, high)
+        u8 = np.empty(image.shape, dtype=np.uint8)
+        lut = _level_table(gray_levels)
+        float_levels(values, dtype.type(255), lut, u8.reshape(-1))
+        return u8
     elif dtype.kind == "f":
         if image.size:
             low, high = float(image.min()), float(image.max())
-            if low < -1.0 or high > 1.0:
-                raise ValueError(
-                    "image: float images must lie in [-1, 1] (img_as_ubyte), found values in "
-                    f"[{low:g}, {high:g}]; scale the image first"
-                )
+            _check_float_range(low, high)
         scaled = xp.rint(image * dtype.type(255))
         u8 = xp.clip(scaled, 0, 255).astype(xp.uint8)
     elif dtype == np.uint8:
@@ -125,7 +151,7 @@ def _quantize(image: Any, gray_levels: int, ns: Namespace) -> Any:
             shifted = xp.maximum(shifted, 0)
         u8 = shifted.astype(xp.uint8)
     if gray_levels != 256:
-        u8 = (u8.astype(xp.float64) / 255.0 * (gray_levels - 1)).astype(xp.uint8)
+        u8 = xp.asarray(_level_table(gray_levels))[u8]
     return u8
 
 

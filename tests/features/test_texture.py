@@ -122,6 +122,42 @@ def test_quantize_every_uint8_value_at_every_gray_level():
         )
 
 
+def numpy_float_quantize(image, gray_levels):
+    """The plain NumPy formula (in the input's precision) that the numba route must equal."""
+    u8 = np.clip(np.rint(image * image.dtype.type(255)), 0, 255).astype(np.uint8)
+    if gray_levels != 256:
+        u8 = (u8.astype(np.float64) / 255.0 * (gray_levels - 1)).astype(np.uint8)
+    return u8
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_quantize_float_tricky_values_at_every_gray_level(dtype):
+    # Half-way points (k + 0.5) / 255 and their neighbours: float32 products must stay float32
+    # (a float64 product rounds ~25% of the float32 half-way points the other way) and rint
+    # must round half to even. Also negatives, -0, the [-1, 1] ends, odd shapes and strides.
+    rng = np.random.default_rng(7)
+    k = np.arange(-255, 255)
+    half = ((k + 0.5) / 255).astype(dtype)
+    one = dtype(1)
+    values = np.concatenate([
+        half, np.nextafter(half, one), np.nextafter(half, -one),
+        (np.arange(-255, 256) / 255).astype(dtype),
+        np.array([-1, 1, 0, -0.0, 1e-30, -1e-30], dtype), rng.uniform(-1, 1, 3000).astype(dtype),
+    ])
+    images = [
+        values, values[::-3], values[: values.size // 6 * 6].reshape(2, 3, -1),
+        values[: values.size // 8 * 8].reshape(8, -1)[:, ::2].T, np.array(dtype(0.5) / 255),
+        values[:5], np.zeros((0, 4), dtype),
+    ]
+    for image in images:
+        for gray_levels in range(2, 257):
+            ours = quantize_gray_levels(image, gray_levels)
+            assert ours.shape == image.shape and ours.dtype == np.uint8
+            np.testing.assert_array_equal(ours, numpy_float_quantize(image, gray_levels))
+    with pytest.raises(ValueError, match=r"must lie in \[-1, 1\].*found values in \[-1.5, 0.5\]"):
+        quantize_gray_levels(np.array([0.5, -1.5, 0.25], dtype))
+
+
 # -- per-object texture against cp_measure ----------------------------------------------------------
 
 OBJECT_CASES = {
