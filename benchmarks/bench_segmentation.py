@@ -7,7 +7,10 @@ from __future__ import annotations
 import numpy as np
 from harness import Case, on_device
 
-#: identify_primary settings used for the synthetic fields (see tests/segmentation/test_identify.py)
+#: identify_primary settings for the synthetic fields' clustered, textured nuclei (also used by
+#: tests/segmentation/test_identify.py): shape-based declumping and dividing lines (intensity
+#: declumping splits textured nuclei), no threshold smoothing and a slightly stricter threshold
+#: (the blurred foreground bridges touching nuclei).
 NUCLEI_SETTINGS = dict(
     declump="shape",
     watershed_method="shape",

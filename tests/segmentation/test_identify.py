@@ -4,6 +4,8 @@ pipelines built from scikit-image, scipy and centrosome, and against synthetic g
 from __future__ import annotations
 
 import functools
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,16 +17,11 @@ from pyhcs.segmentation import identify_primary, identify_secondary
 from pyhcs.segmentation._fill_holes import fill_labeled_holes
 from pyhcs.segmentation._matching import match_objects
 
-#: identify_primary settings for the synthetic fields' clustered, textured nuclei: shape-based
-#: declumping and dividing lines (intensity declumping splits textured nuclei), no threshold
-#: smoothing and a slightly stricter threshold (the blurred foreground bridges touching nuclei).
-NUCLEI_SETTINGS = dict(
-    declump="shape",
-    watershed_method="shape",
-    threshold_smoothing_scale=0.0,
-    threshold_correction_factor=1.2,
-    exclude_border=False,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+try:  # the settings and the CellProfiler recipe the benchmark reports with
+    from bench_segmentation import NUCLEI_SETTINGS, reference_primary
+finally:
+    sys.path.pop(0)
 
 
 @functools.lru_cache(maxsize=None)
@@ -453,16 +450,6 @@ def test_identify_primary_shape_declumping_equals_cellprofiler_recipe(seed):
     # watershed. Markers differ only where maxima touch (shrunk to one point there), which the
     # distance transform's tie-breaking noise makes rare: the objects come out identical here.
     require_reference("centrosome")
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-    try:
-        from bench_segmentation import NUCLEI_SETTINGS as bench_settings
-        from bench_segmentation import reference_primary
-    finally:
-        sys.path.pop(0)
-    assert bench_settings == NUCLEI_SETTINGS
     field = synthetic_field((384, 384), n_nuclei=70, seed=seed)
     expected = reference_primary(field.image[0])
     got = identify_primary(field.image[0], **NUCLEI_SETTINGS)
