@@ -1,6 +1,14 @@
-"""``pyhcs synth``: write synthetic fields with ground truth as TIFF files.
+"""``pyhcs synth``: write synthetic fields, or whole plates, with ground truth.
 
-Example::
+Plate mode (``--wells``)::
+
+    pyhcs synth PLATE --wells 96 --fields 4 --format zarr --shape 512 512 --seed 0
+    pyhcs synth PLATE --wells 384 --fields 1 --format tiff --layout imagexpress --shape 256 256
+
+writes a plate whose wells carry treatments with known effects, controls, ``platemap.csv`` and
+ground-truth labels (see :func:`pyhcs.datasets.synthetic_plate`).
+
+Field mode::
 
     pyhcs synth out/ --n-fields 4 --shape 2048 2048 --n-nuclei 1500 --seed 0 \\
         --nucleus-radius 11 --texture-contrast 0.5
@@ -98,10 +106,25 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("out", metavar="OUT", help="output directory (created if missing)")
     parser.add_argument("--n-fields", type=int, default=1, metavar="N",
                         help="number of fields (default 1)")
-    parser.add_argument("--shape", type=int, nargs=2, default=(2048, 2048), metavar=("H", "W"),
-                        help="field size in pixels (default 2048 2048)")
-    parser.add_argument("--n-nuclei", type=int, default=1500, metavar="K",
-                        help="nuclei per field (default 1500)")
+    parser.add_argument("--shape", type=int, nargs=2, default=None, metavar=("H", "W"),
+                        help="field size in pixels (default 2048 2048; 512 512 in plate mode)")
+    parser.add_argument("--n-nuclei", type=int, default=None, metavar="K",
+                        help="nuclei per (untreated) field (default 1500; in plate mode the "
+                             "density of 1500 per 2048 x 2048)")
+    plate = parser.add_argument_group("plate mode (with --wells)")
+    plate.add_argument("--wells", type=int, default=None, metavar="N",
+                       help="write a whole plate of N wells (filled row-major from A01)")
+    plate.add_argument("--fields", type=int, default=2, metavar="F",
+                       help="fields per well (default 2)")
+    plate.add_argument("--format", choices=("zarr", "tiff"), default="zarr",
+                       help="OME-Zarr HCS plate or vendor TIFF export (default zarr)")
+    plate.add_argument("--layout", choices=("operetta", "imagexpress"), default="operetta",
+                       help="TIFF naming (default operetta)")
+    plate.add_argument("--ngff", choices=("0.5", "0.4"), default="0.5",
+                       help="OME-NGFF version of a Zarr plate: 0.5 (Zarr v3) or 0.4 (Zarr v2)")
+    plate.add_argument("--plate-format", type=int, choices=(96, 384, 1536), default=None,
+                       help="plate size (default: the smallest that holds --wells)")
+    plate.add_argument("--name", default="SYNTH", help="plate name (default SYNTH)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="base seed; field i uses derive_seed(S, i) (default 0)")
     parser.add_argument("--prefix", default="field",
@@ -121,14 +144,16 @@ def run_synth(args: argparse.Namespace) -> int:
     Invalid arguments or existing output files print ``pyhcs synth: error: ...`` to stderr and
     return 2 (bad arguments) or 1 (files exist / cannot be written).
     """
+    if args.wells is not None:
+        return _run_synth_plate(args)
     try:
         phenotype = _params_from_args(args, PhenotypeParams, "pheno_")
         imaging = _params_from_args(args, ImagingParams, "imaging_")
         manifest = write_synthetic_fields(
             args.out,
             args.n_fields,
-            shape=tuple(args.shape),
-            n_nuclei=args.n_nuclei,
+            shape=tuple(args.shape or (2048, 2048)),
+            n_nuclei=1500 if args.n_nuclei is None else args.n_nuclei,
             seed=args.seed,
             phenotype=phenotype,
             imaging=imaging,
@@ -147,4 +172,37 @@ def run_synth(args: argparse.Namespace) -> int:
             f"wrote {len(counts)} field(s) of shape {tuple(manifest['shape'])} to {args.out} "
             f"(nuclei per field: {min(counts)}-{max(counts)}; manifest: manifest.json)"
         )
+    return 0
+
+
+def _run_synth_plate(args: argparse.Namespace) -> int:
+    import time
+
+    from .synthetic_plate import synthetic_plate
+
+    start = time.perf_counter()
+    try:
+        phenotype = _params_from_args(args, PhenotypeParams, "pheno_")
+        imaging = _params_from_args(args, ImagingParams, "imaging_")
+        synth = synthetic_plate(
+            args.out, args.wells, args.fields, format=args.format, layout=args.layout,
+            shape=tuple(args.shape or (512, 512)), n_nuclei=args.n_nuclei, seed=args.seed,
+            phenotype=phenotype, imaging=imaging, plate_format=args.plate_format,
+            name=args.name, ngff_version=args.ngff, overwrite=args.overwrite)
+    except (ValueError, TypeError) as exc:
+        print(f"pyhcs synth: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pyhcs synth: error: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        counts = synth.truth["control_type"].value_counts().to_dict()
+        kind = synth.format if synth.layout is None else f"{synth.format}/{synth.layout}"
+        print(f"wrote plate {synth.name} ({kind}): {len(synth.wells)} wells x "
+              f"{len(synth.sites)} fields of {synth.shape[0]}x{synth.shape[1]} in "
+              f"{time.perf_counter() - start:.1f} s; controls: "
+              f"{counts.get('negative', 0)} negative, {counts.get('positive', 0)} positive")
+        print(f"  plate:    {synth.source}")
+        print(f"  platemap: {synth.platemap}")
+        print(f"  describe: pyhcs info {synth.source}")
     return 0
