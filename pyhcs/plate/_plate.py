@@ -27,6 +27,10 @@ Site = int | str
 
 PROJECTIONS = (None, "max")
 
+#: How many fields ``Plate`` tries at most to learn the plate's shape and dtype.
+_PROBE_FIELDS = 16
+
+
 
 @dataclasses.dataclass(frozen=True)
 class FieldLayout:
@@ -51,6 +55,34 @@ class FieldRecord:
     data: Any
     acquisition: Any = None
     missing: str | None = None
+
+
+def _plate_layout(backend: Backend, complete: list, source) -> tuple[FieldLayout, FieldRecord]:
+    """The plate's field layout: the most common among its first, middle and last fields.
+
+    A field whose headers cannot be read is passed over (the next one is tried, up to
+    ``_PROBE_FIELDS``), so one broken or odd file fails only its own field later.
+    """
+    candidates = [complete[0], complete[len(complete) // 2], complete[-1]]
+    candidates = list(dict.fromkeys(id(r) for r in candidates))
+    by_id = {id(r): r for r in complete}
+    queue = [by_id[i] for i in candidates] + [r for r in complete[1:_PROBE_FIELDS]
+                                               if id(r) not in candidates]
+    found: list[tuple[FieldLayout, FieldRecord]] = []
+    errors = []
+    for record in queue:
+        try:
+            found.append((backend.probe(record), record))
+        except FieldReadError as exc:
+            errors.append(exc)
+        if len(found) == min(3, len(candidates)):
+            break
+    if not found:
+        raise PlateError(f"{source}: none of the {len(errors)} fields tried can be read; the "
+                         f"first: {errors[0]}") from errors[0]
+    layouts = [layout for layout, _ in found]
+    best = max(layouts, key=layouts.count)  # ties: the earliest in plate order
+    return best, next(record for layout, record in found if layout == best)
 
 
 class Backend:
@@ -95,7 +127,8 @@ class Plate:
     channels : tuple of str
         Channel names in the order :meth:`read` returns them (after ``channels=`` selection).
     shape : tuple of int
-        ``(H, W)`` of every field (from the first field; a field of another shape fails to read).
+        ``(H, W)`` of every field (the most common of the first, middle and last fields; a field
+        of another shape fails to read).
     dtype : numpy.dtype
         The pixel type of every field.
     pixel_size : tuple of float or None
@@ -154,13 +187,10 @@ class Plate:
             self._sites.setdefault(record.well, []).append(record.site)
         self.wells = tuple(self._sites)
 
-        first = next((r for r in ordered if r.missing is None), None)
-        if first is None:
+        complete = [r for r in ordered if r.missing is None]
+        if not complete:
             raise PlateError(f"{source}: no field has all its channels ({ordered[0].missing})")
-        try:
-            self._layout = backend.probe(first)
-        except FieldReadError as exc:
-            raise PlateError(f"{source}: cannot read the first complete field: {exc}") from exc
+        self._layout, first = _plate_layout(backend, complete, source)
         if self._layout.planes > 1 and projection is None:
             raise PlateError(
                 f"{source}: field {first.well} site {first.site} has {self._layout.planes} z/t "
