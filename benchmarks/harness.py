@@ -28,6 +28,9 @@ class Case:
     repeat: int = 7
     warmup: int = 2
     note: str = ""
+    # throughput cases: fields and decoded megabytes one pyhcs call handles
+    items: int = 0
+    megabytes: float = 0.0
     # filled by run_case
     pyhcs_s: float = field(default=float("nan"))
     reference_s: float = field(default=float("nan"))
@@ -92,8 +95,15 @@ def format_table(cases: list[Case]) -> str:
             f"{c.family:<12} {c.name:<44} {c.device:<6} {c.pyhcs_s * 1e3:10.2f} "
             f"{c.reference_name or '-':<24} {ref_ms} {speed}"
         )
-        if c.note:
-            lines.append(f"{'':<12}   {c.note}")
+        note = c.note
+        if c.items and c.pyhcs_s == c.pyhcs_s:
+            rate = (f"pyhcs {c.items / c.pyhcs_s:.1f} fields/s, "
+                    f"{c.megabytes / c.pyhcs_s:.0f} MB/s")
+            if c.reference_s == c.reference_s:
+                rate += f"; reference {c.megabytes / c.reference_s:.0f} MB/s"
+            note = f"{note}; {rate}" if note else rate
+        if note:
+            lines.append(f"{'':<12}   {note}")
     return "\n".join(lines)
 
 
@@ -102,5 +112,8 @@ def to_json(cases: list[Case]) -> str:
     for c in cases:
         row = {k: v for k, v in asdict(c).items() if k not in ("pyhcs", "reference")}
         row["speedup"] = c.reference_s / c.pyhcs_s if c.reference_s == c.reference_s else None
+        if c.items:
+            row["fields_per_s"] = c.items / c.pyhcs_s
+            row["pyhcs_mb_per_s"] = c.megabytes / c.pyhcs_s
         rows.append(row)
     return json.dumps(rows, indent=2, default=str)

@@ -26,6 +26,7 @@ FAMILIES = {
     "propagate": "bench_propagate",
     "pixel": "bench_pixel",
     "segmentation": "bench_segmentation",
+    "plate_io": "bench_plate_io",
 }
 
 

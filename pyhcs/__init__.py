@@ -5,7 +5,10 @@ Subpackages
 features
     Per-object and per-image measurements (``regionprops_table``, ...).
 datasets
-    Synthetic HCS fields with ground truth (``synthetic_field``).
+    Synthetic HCS fields and plates with ground truth (``synthetic_field``,
+    ``synthetic_plate``).
+plate
+    Open plates of any common format and read them field by field (``open_plate``).
 
 The array type decides the device: numpy in, numpy out (CPU); cupy in, cupy out (GPU).
 """
@@ -21,7 +24,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from . import datasets, features  # noqa: E402
+from . import datasets, features, plate  # noqa: E402
 from ._backend import cuda_available, device_info  # noqa: E402
 
-__all__ = ["__version__", "features", "datasets", "cuda_available", "device_info"]
+__all__ = ["__version__", "features", "datasets", "plate", "cuda_available", "device_info"]

@@ -115,20 +115,54 @@ class PlateWriter:
                     labels: dict[str, np.ndarray] | None = None) -> None:
         """Write one field: ``image`` ``(C, H, W)``; ``field`` is 0-based (site ``field + 1``
         in the vendor layouts, path ``str(field)`` in Zarr); ``labels`` maps a name
-        (``"nuclei"``, ``"cells"``) to an ``(H, W)`` label image."""
+        (``"nuclei"``, ``"cells"``) to an ``(H, W)`` label image. Thread-safe."""
+        self.register(well, field, self.write_files(well, field, image, labels))
+
+    def write_files(self, well: str, field: int, image: np.ndarray,
+                    labels: dict[str, np.ndarray] | None = None) -> list[dict]:
+        """Write one field's files only, touching no shared state (so a worker process can
+        do it); return the records to pass to :meth:`register` in the writing process."""
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[0] != len(self.channel_names):
             raise ValueError(f"image must be (C, H, W) with C = {len(self.channel_names)}, got "
                              f"shape {image.shape}")
         row, column, letters, column_text = _well_parts(well)
+        if self.format == "zarr":
+            return self._write_zarr(letters, column_text, field, image, labels or {})
+        if self.layout == "operetta":
+            return self._write_operetta(row, column, field, image, labels or {})
+        return self._write_imagexpress(letters, column, field, image, labels or {})
+
+    def register(self, well: str, field: int, records: list[dict]) -> None:
+        """Record a field written by :meth:`write_files` for the plate metadata."""
+        _, _, letters, column_text = _well_parts(well)
         with self._lock:
             self._fields.setdefault(f"{letters}/{column_text}", []).append(int(field))
-        if self.format == "zarr":
-            self._write_zarr(letters, column_text, field, image, labels or {})
-        elif self.layout == "operetta":
-            self._write_operetta(row, column, field, image, labels or {})
-        else:
-            self._write_imagexpress(letters, column, field, image, labels or {})
+            self._images.extend(records)
+
+    @property
+    def spec(self) -> dict:
+        """The arguments that make an equal writer in another process (:meth:`attach`)."""
+        return dict(root=str(self.root), channel_names=self.channel_names, format=self.format,
+                    layout=self.layout, name=self.name, ngff_version=self.ngff_version,
+                    pixel_size=self.pixel_size, plate_rows=self.plate_rows,
+                    plate_columns=self.plate_columns)
+
+    @classmethod
+    def attach(cls, spec: dict) -> "PlateWriter":
+        """A writer for :meth:`write_files` into a plate another writer created."""
+        writer = cls.__new__(cls)
+        writer.root = Path(spec["root"])
+        writer.channel_names = tuple(spec["channel_names"])
+        writer.format, writer.layout, writer.name = spec["format"], spec["layout"], spec["name"]
+        writer.ngff_version = spec["ngff_version"]
+        writer.pixel_size = float(spec["pixel_size"])
+        writer.plate_rows, writer.plate_columns = spec["plate_rows"], spec["plate_columns"]
+        writer._zarr_format = 3 if writer.ngff_version == "0.5" else 2
+        writer.truth_dir = writer.root.parent / "ground_truth"
+        writer._lock = threading.Lock()
+        writer._fields, writer._images = {}, []
+        return writer
 
     def _ome(self, attrs: dict) -> dict:
         if self.ngff_version == "0.5":
@@ -192,27 +226,30 @@ class PlateWriter:
                     "multiscales": self._multiscales("cyx", name),
                     "image-label": {"version": self.ngff_version, "source": {"image": "../../"}},
                 }))
+        return []
 
     def _write_operetta(self, row, column, field, image, labels):
         import tifffile
 
         stem = f"r{row:02d}c{column:02d}f{field + 1:02d}"
+        records = []
         for c in range(image.shape[0]):
             url = f"{stem}p01-ch{c + 1}sk1fk1fl1.tiff"
             tifffile.imwrite(self.root / url, image[c], photometric="minisblack")
-            with self._lock:
-                self._images.append({"URL": url, "Row": row, "Col": column,
-                                     "FieldID": field + 1, "ChannelID": c + 1})
+            records.append({"URL": url, "Row": row, "Col": column, "FieldID": field + 1,
+                            "ChannelID": c + 1})
         for name, lab in labels.items():
             lab = np.asarray(lab)
             tifffile.imwrite(self.truth_dir / f"{stem}-{name}.tiff",
                              lab.astype(_label_dtype(lab)), photometric="minisblack")
+        return records
 
     def _write_imagexpress(self, letters, column, field, image, labels):
         import tifffile
 
         folder = self.root / "TimePoint_1"
         folder.mkdir(exist_ok=True)
+        records: list[dict] = []
         well = f"{letters}{column:02d}"
         for c in range(image.shape[0]):
             tag = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}/{well}/{field}/{c}")
@@ -222,6 +259,7 @@ class PlateWriter:
             lab = np.asarray(lab)
             tifffile.imwrite(self.truth_dir / f"{well}_s{field + 1}_{name}.tif",
                              lab.astype(_label_dtype(lab)), photometric="minisblack")
+        return records
 
     # ----------------------------------------------------------------- plate metadata
     def close(self) -> Path:

@@ -195,6 +195,25 @@ class SyntheticPlate:
                                phenotype=phenotype, imaging=self.imaging)
 
 
+#: Plates of at least this many fields are rendered in worker processes, smaller ones in threads.
+_PROCESS_JOBS = 96
+
+
+def _render_field(task, job):
+    """Render one field and write its files (in a worker thread or process)."""
+    import warnings
+
+    spec, shape, seed, imaging = task
+    well, index, phenotype, n, (row, column) = job
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # crowded fields place fewer nuclei
+        f = synthetic_field(shape, n, derive_seed(seed, row, column, index),
+                            phenotype=phenotype, imaging=imaging)
+    records = PlateWriter.attach(spec).write_files(well, index, f.image,
+                                                   {"nuclei": f.nuclei, "cells": f.cells})
+    return well, index, records
+
+
 def synthetic_plate(out, n_wells: int = 96, n_fields: int = 2, *, format: str = "zarr",
                     layout: str = "operetta", shape=(512, 512), n_nuclei: int | None = None,
                     seed: int = 0, phenotype: PhenotypeParams | None = None,
@@ -236,7 +255,8 @@ def synthetic_plate(out, n_wells: int = 96, n_fields: int = 2, *, format: str = 
     overwrite : bool
         Replace an existing plate in ``out``.
     workers : int, optional
-        Threads rendering fields (default: the number of CPUs).
+        Threads (plates of fewer than 96 fields) or processes rendering fields (default: the
+        number of CPUs).
 
     Returns
     -------
@@ -321,24 +341,23 @@ def synthetic_plate(out, n_wells: int = 96, n_fields: int = 2, *, format: str = 
             record[p] = n if p == "n_nuclei" else getattr(well_pheno, p)
         records.append(record)
 
-    def render(job):
-        well, index = job
-        pheno, n, (row, column) = params[well]
-        f = synthetic_field(shape, n, derive_seed(seed, row, column, index), phenotype=pheno,
-                            imaging=imaging)
-        writer.write_field(well, index, f.image, {"nuclei": f.nuclei, "cells": f.cells})
+    jobs = [(well, index, *params[well]) for well in wells for index in range(n_fields)]
+    task = (writer.spec, shape, seed, imaging)
+    if workers > 1 and len(jobs) >= _PROCESS_JOBS:
+        # Rendering and zarr's Python-level work hold the GIL: processes use every core.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from itertools import repeat
 
-    jobs = [(w, i) for w in wells for i in range(n_fields)]
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # crowded fields place fewer nuclei
-        if workers == 1:
-            for job in jobs:
-                render(job)
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(render, jobs))
+        context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for well, index, written in pool.map(_render_field, repeat(task), jobs,
+                                                 chunksize=8):
+                writer.register(well, index, written)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            for well, index, written in pool.map(lambda job: _render_field(task, job), jobs):
+                writer.register(well, index, written)
     writer.close()
     truth = pd.DataFrame.from_records(records)
     truth.to_csv(platemap_path, index=False)

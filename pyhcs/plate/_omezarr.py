@@ -215,21 +215,34 @@ class OmeZarrBackend(Backend):
         if info.planes > 1 and projection is None:
             raise FieldReadError(record.well, record.site, where,
                                  f"{info.planes} z/t planes but no projection")
+        channels = list(channels)
+        contiguous = channels == list(range(channels[0], channels[0] + len(channels)))
+        if info.planes == 1 and contiguous and "c" in info.axes:
+            # one selection for all channels: zarr decodes every chunk of the field at once
+            selection = self._selection(info, slice(channels[0], channels[0] + len(channels)))
+            info.array.get_basic_selection(selection, out=NDBuffer.from_numpy_array(out))
+            return
         for c, channel in enumerate(channels):
-            selection = []
-            for axis in info.axes:
-                if axis == "c":
-                    selection.append(channel)
-                elif axis in ("y", "x"):
-                    selection.append(slice(None))
-                else:
-                    selection.append(0 if info.sizes[axis] == 1 else slice(None))
+            selection = self._selection(info, channel)
             if info.planes == 1:
-                info.array.get_basic_selection(tuple(selection),
+                info.array.get_basic_selection(selection,
                                                out=NDBuffer.from_numpy_array(out[c]))
             else:
-                stack = np.asarray(info.array.get_basic_selection(tuple(selection)))
+                stack = np.asarray(info.array.get_basic_selection(selection))
                 np.max(stack.reshape(-1, *layout.shape), axis=0, out=out[c])
+
+    @staticmethod
+    def _selection(info: _ImageInfo, channel) -> tuple:
+        """Index of ``channel`` (an int or a slice) with singleton t/z dropped, y and x whole."""
+        selection = []
+        for axis in info.axes:
+            if axis == "c":
+                selection.append(channel)
+            elif axis in ("y", "x"):
+                selection.append(slice(None))
+            else:
+                selection.append(0 if info.sizes[axis] == 1 else slice(None))
+        return tuple(selection)
 
     def locate(self, record, channels):
         path = self.info(record).path
