@@ -138,6 +138,19 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _reporting_errors(write):
+    """``(write(), 0)``, or ``(None, status)`` after printing the error: 2 for bad arguments,
+    1 for files that exist or cannot be written."""
+    try:
+        return write(), 0
+    except (ValueError, TypeError) as exc:
+        print(f"pyhcs synth: error: {exc}", file=sys.stderr)
+        return None, 2
+    except OSError as exc:
+        print(f"pyhcs synth: error: {exc}", file=sys.stderr)
+        return None, 1
+
+
 def run_synth(args: argparse.Namespace) -> int:
     """Run ``pyhcs synth`` with parsed arguments; return the exit status.
 
@@ -146,26 +159,19 @@ def run_synth(args: argparse.Namespace) -> int:
     """
     if args.wells is not None:
         return _run_synth_plate(args)
-    try:
-        phenotype = _params_from_args(args, PhenotypeParams, "pheno_")
-        imaging = _params_from_args(args, ImagingParams, "imaging_")
-        manifest = write_synthetic_fields(
-            args.out,
-            args.n_fields,
-            shape=tuple(args.shape or (2048, 2048)),
-            n_nuclei=1500 if args.n_nuclei is None else args.n_nuclei,
-            seed=args.seed,
-            phenotype=phenotype,
-            imaging=imaging,
-            prefix=args.prefix,
-            overwrite=args.overwrite,
-        )
-    except (ValueError, TypeError) as exc:
-        print(f"pyhcs synth: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"pyhcs synth: error: {exc}", file=sys.stderr)
-        return 1
+    manifest, status = _reporting_errors(lambda: write_synthetic_fields(
+        args.out,
+        args.n_fields,
+        shape=tuple(args.shape or (2048, 2048)),
+        n_nuclei=1500 if args.n_nuclei is None else args.n_nuclei,
+        seed=args.seed,
+        phenotype=_params_from_args(args, PhenotypeParams, "pheno_"),
+        imaging=_params_from_args(args, ImagingParams, "imaging_"),
+        prefix=args.prefix,
+        overwrite=args.overwrite,
+    ))
+    if status:
+        return status
     if not args.quiet:
         counts = [f["n_nuclei"] for f in manifest["fields"]]
         print(
@@ -181,20 +187,15 @@ def _run_synth_plate(args: argparse.Namespace) -> int:
     from .synthetic_plate import synthetic_plate
 
     start = time.perf_counter()
-    try:
-        phenotype = _params_from_args(args, PhenotypeParams, "pheno_")
-        imaging = _params_from_args(args, ImagingParams, "imaging_")
-        synth = synthetic_plate(
-            args.out, args.wells, args.fields, format=args.format, layout=args.layout,
-            shape=tuple(args.shape or (512, 512)), n_nuclei=args.n_nuclei, seed=args.seed,
-            phenotype=phenotype, imaging=imaging, plate_format=args.plate_format,
-            name=args.name, ngff_version=args.ngff, overwrite=args.overwrite)
-    except (ValueError, TypeError) as exc:
-        print(f"pyhcs synth: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"pyhcs synth: error: {exc}", file=sys.stderr)
-        return 1
+    synth, status = _reporting_errors(lambda: synthetic_plate(
+        args.out, args.wells, args.fields, format=args.format, layout=args.layout,
+        shape=tuple(args.shape or (512, 512)), n_nuclei=args.n_nuclei, seed=args.seed,
+        phenotype=_params_from_args(args, PhenotypeParams, "pheno_"),
+        imaging=_params_from_args(args, ImagingParams, "imaging_"),
+        plate_format=args.plate_format, name=args.name, ngff_version=args.ngff,
+        overwrite=args.overwrite))
+    if status:
+        return status
     if not args.quiet:
         counts = synth.truth["control_type"].value_counts().to_dict()
         kind = synth.format if synth.layout is None else f"{synth.format}/{synth.layout}"

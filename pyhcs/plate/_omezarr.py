@@ -152,6 +152,15 @@ class OmeZarrBackend(Backend):
         self._lock = threading.Lock()
         self.n_channels: int | None = None  # the plate's, once its first field is known
 
+    def __getstate__(self):  # picklable (worker processes): no lock, no open arrays
+        state = dict(self.__dict__)
+        state["_info"], state["_lock"] = {}, None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def info(self, record: FieldRecord) -> _ImageInfo:
         key = record.data
         info = self._info.get(key)
@@ -196,8 +205,6 @@ class OmeZarrBackend(Backend):
 
     def read(self, record: FieldRecord, channels: Sequence[int], layout: FieldLayout,
              projection: str | None, out: np.ndarray) -> None:
-        from zarr.core.buffer.cpu import NDBuffer
-
         info = self.info(record)
         where = info.path
         if info.layout.shape != layout.shape:
@@ -215,7 +222,16 @@ class OmeZarrBackend(Backend):
         if info.planes > 1 and projection is None:
             raise FieldReadError(record.well, record.site, where,
                                  f"{info.planes} z/t planes but no projection")
-        channels = list(channels)
+        try:
+            self._read(info, list(channels), layout, out)
+        except Exception as exc:
+            raise FieldReadError(record.well, record.site, where,
+                                 f"cannot decode ({type(exc).__name__}: {exc})") from exc
+
+    def _read(self, info: _ImageInfo, channels: list[int], layout: FieldLayout,
+              out: np.ndarray) -> None:
+        from zarr.core.buffer.cpu import NDBuffer
+
         contiguous = channels == list(range(channels[0], channels[0] + len(channels)))
         if info.planes == 1 and contiguous and "c" in info.axes:
             # one selection for all channels: zarr decodes every chunk of the field at once

@@ -1,7 +1,6 @@
 """Synthetic plates: treatments with known effects, controls, platemap, determinism."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pyhcs.datasets import (
@@ -12,6 +11,9 @@ from pyhcs.datasets import (
     synthetic_plate,
 )
 from pyhcs.plate import open_plate
+from conftest import require_reference
+
+pd = require_reference("pandas")  # the GPU check machine has no pandas
 
 
 def test_controls_and_compounds_of_a_96_well_plate():

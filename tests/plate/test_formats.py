@@ -379,3 +379,30 @@ def test_loaddata_missing_file_fails_only_that_field(tmp_path):
     with pytest.raises(FieldReadError, match="B02 site 1.*B02-1-OrigRNA.tiff.*missing"):
         plate.read("B02", 1)
     np.testing.assert_array_equal(plate.read("B02", 2), written[("B02", 2)])
+
+
+def test_an_open_plate_pickles_for_worker_processes(synth):
+    import pickle
+
+    plate = open_plate(synth.source, channels={"Nuclei": "DNA"})
+    plate.read("A01", synth.sites[0])  # caches open arrays (Zarr)
+    again = pickle.loads(pickle.dumps(plate))
+    assert again.channels == ("Nuclei",) and again.wells == plate.wells
+    for key in plate:
+        np.testing.assert_array_equal(again.read(*key), plate.read(*key))
+
+
+def test_imagexpress_channel_names_and_pixel_size_from_metamorph_tags(tmp_path):
+    for w, name in ((1, "DAPI"), (2, "Texas Red")):
+        description = (
+            "<MetaData><PlaneInfo>"
+            f'<prop id="_IllumSetting_" type="string" value="{name}"/>'
+            '<prop id="spatial-calibration-x" type="float" value="0.325"/>'
+            '<prop id="spatial-calibration-y" type="float" value="0.325"/>'
+            "</PlaneInfo></MetaData>")
+        tifffile.imwrite(tmp_path / f"Run_C05_s1_w{w}.tif", _random(SHAPE, w),
+                         description=description, metadata=None, software="MetaSeries")
+    plate = open_plate(tmp_path)
+    assert plate.format == "imagexpress"
+    assert plate.channels == ("DAPI", "Texas Red")
+    assert plate.pixel_size == pytest.approx((0.325, 0.325))

@@ -1,12 +1,14 @@
 """Bad plate sources get a clear error naming the path and what was expected."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import tifffile
 
 from pyhcs.datasets import PlateWriter, synthetic_plate
 from pyhcs.plate import PlateError, detect_format, open_plate
+from conftest import require_reference
+
+pd = require_reference("pandas")  # the GPU check machine has no pandas
 
 
 def _img(seed, shape=(16, 16)):
