@@ -4,7 +4,8 @@ A plate of 8 fields (4 wells x 2 sites) of the benchmark field's size, 3 uint16 
 Actin and their mean), is written in each format to a temporary folder. Each case reads every
 field through ``Plate.read`` into one reused buffer (as the engine's reader threads do):
 
-- uncompressed TIFF (Operetta naming, and a LoadData CSV over the same files): against ``cat``
+- uncompressed TIFF (Operetta and ImageXpress naming, and a LoadData CSV over the Operetta
+  files; the same reads from as many threads as cores): against ``cat``
   of the same files to ``/dev/null`` (the raw speed of reading those bytes); target: within
   1.5x of it (speedup >= 0.67);
 - compressed OME-Zarr (NGFF 0.5, Zarr v3, Zstd; NGFF 0.4, Zarr v2): against the codec itself
@@ -130,6 +131,12 @@ def cases(field, device: str) -> list[Case]:
         out.append(Case(family="plate_io", name=f"{label}, {_rate(plate)}",
                         pyhcs=_read_all(plate), reference=_cat(tiff_files),
                         reference_name="cat > /dev/null", items=len(plate), megabytes=mb))
+    ixm_root = _write(tmp / "imagexpress", images, "tiff", layout="imagexpress")
+    plate = open_plate(ixm_root)
+    ixm_files = sorted(str(p) for p in ixm_root.rglob("*.tif"))
+    out.append(Case(family="plate_io", name=f"TIFF (ImageXpress), {_rate(plate)}",
+                    pyhcs=_read_all(plate), reference=_cat(ixm_files),
+                    reference_name="cat > /dev/null", items=len(plate), megabytes=mb))
     plate = open_plate(tiff_root)
     out.append(Case(family="plate_io", name=f"TIFF (Operetta), {workers} threads",
                     pyhcs=_read_all_threads(plate, workers), reference=_cat(tiff_files),

@@ -209,3 +209,53 @@ def test_an_odd_first_field_does_not_set_the_plate_shape(tmp_path):
     with pytest.raises(FieldReadError, match=r"A01 site 1.*shape \(10, 12\) differs"):
         plate.read("A01", 1)
     assert plate.read("A04", 1).shape == (2, *SHAPE)
+
+
+HARMONY_V6 = """<?xml version="1.0" encoding="utf-8"?>
+<EvaluationInputData xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" Version="2"
+    xmlns="http://www.perkinelmer.com/PEHH/HarmonyV6">
+  <User>lab</User>
+  <Plates><Plate><PlateID>Screen-042</PlateID><MeasurementID>m1</MeasurementID>
+    <PlateTypeName>384 PerkinElmer CellCarrier Ultra</PlateTypeName>
+    <PlateRows>16</PlateRows><PlateColumns>24</PlateColumns></Plate></Plates>
+  <Maps>
+    <Map><Entry ChannelID="1"><FlatfieldProfile>{...}</FlatfieldProfile></Entry>
+         <Entry ChannelID="2"><FlatfieldProfile>{...}</FlatfieldProfile></Entry></Map>
+    <Map><Entry ChannelID="1"><ChannelName>HOECHST 33342</ChannelName>
+           <ImageResolutionX Unit="m">2.9898E-07</ImageResolutionX>
+           <ImageResolutionY Unit="m">2.9898E-07</ImageResolutionY></Entry>
+         <Entry ChannelID="2"><ChannelName>Alexa 488</ChannelName>
+           <ImageResolutionX Unit="m">2.9898E-07</ImageResolutionX>
+           <ImageResolutionY Unit="m">2.9898E-07</ImageResolutionY></Entry></Map>
+  </Maps>
+  <Images>
+    <Image Version="1"><id>0301K1F1P1R1</id><URL>r03c01f01p01-ch1sk1fk1fl1.tiff</URL>
+      <Row>3</Row><Col>1</Col><FieldID>1</FieldID><PlaneID>1</PlaneID><ChannelID>1</ChannelID>
+    </Image>
+  </Images>
+</EvaluationInputData>
+"""
+
+
+@pytest.mark.parametrize("index_name", ["Index.xml", "Index.ref.xml", "Index.idx.xml"])
+def test_harmony_index_xml_names_channels_and_pixel_size(tmp_path, index_name):
+    images = tmp_path / "Images"
+    images.mkdir()
+    written = _operetta(images, [(3, 1, 1), (3, 2, 1)])
+    (images / index_name).write_text(HARMONY_V6)
+    plate = open_plate(tmp_path)
+    assert plate.format == "operetta" and plate.name == "Screen-042"
+    assert plate.channels == ("HOECHST 33342", "Alexa 488")
+    assert plate.pixel_size == pytest.approx((0.29898, 0.29898))
+    assert plate.wells == ("C01", "C02")
+    assert plate.ignored == ()
+    np.testing.assert_array_equal(plate.read("C02", 1)[1], written[(3, 2, 1, 2, 1)])
+    dna = open_plate(tmp_path, channels={"DNA": "HOECHST 33342"})
+    np.testing.assert_array_equal(dna.read("C01", 1)[0], written[(3, 1, 1, 1, 1)])
+
+
+def test_unparseable_index_xml_is_a_clear_error(tmp_path):
+    _operetta(tmp_path, [(1, 1, 1)])
+    (tmp_path / "Index.idx.xml").write_text("<EvaluationInputData><Maps>")
+    with pytest.raises(PlateError, match="Index.idx.xml: cannot parse the Harmony index XML"):
+        open_plate(tmp_path)
