@@ -76,8 +76,8 @@ class Treatment:
             raise ValueError(f"Treatment.effects: unknown parameter(s) {sorted(unknown)}; "
                              f"expected some of {EFFECT_PARAMETERS}")
         if self.control not in ("negative", "positive", "treatment"):
-            raise ValueError(f"Treatment.control must be 'negative', 'positive' or 'treatment', got "
-                             f"{self.control!r}")
+            raise ValueError("Treatment.control must be 'negative', 'positive' or "
+                             f"'treatment', got {self.control!r}")
 
     def apply(self, phenotype: PhenotypeParams, n_nuclei: int) -> tuple[PhenotypeParams, int]:
         """The well's phenotype and cells per field under this treatment (kept in range)."""

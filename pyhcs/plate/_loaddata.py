@@ -6,9 +6,10 @@ CellProfiler's LoadData reads it); ``Metadata_Well`` and ``Metadata_Site`` place
 plate and ``Metadata_Plate`` names it. Channel names and their order come from the CSV's
 ``FileName_`` columns. A relative ``PathName`` is relative to the CSV's folder.
 
-A channel whose file (and frame) is the same on every row (JUMP's ``load_data_with_illum.csv`` lists the
-plate's illumination functions ``FileName_IllumDNA`` ... that way) is a per-plate image, not a
-channel of the fields: it is left out and listed in :attr:`Plate.ignored`.
+A channel whose file (and frame) is the same on every row (JUMP's
+``load_data_with_illum.csv`` lists the plate's illumination functions ``FileName_IllumDNA`` ...
+that way) is a per-plate image, not a channel of the fields: it is left out and listed in
+:attr:`Plate.ignored`.
 """
 
 from __future__ import annotations

@@ -369,7 +369,7 @@ class Plate:
                                      (self._source_channels[i] for i in self._channel_index))),
             f"field     {' x '.join(map(str, self.field_shape))} (C x H x W) {self.dtype}, "
             f"{_bytes(self.field_nbytes)}",
-            f"pixel     " + (f"{self.pixel_size[0]:.4g} x {self.pixel_size[1]:.4g} um"
+            "pixel     " + (f"{self.pixel_size[0]:.4g} x {self.pixel_size[1]:.4g} um"
                              if self.pixel_size else "size not recorded"),
             f"total     {_bytes(total)}",
         ]
