@@ -406,3 +406,22 @@ def test_imagexpress_channel_names_and_pixel_size_from_metamorph_tags(tmp_path):
     assert plate.format == "imagexpress"
     assert plate.channels == ("DAPI", "Texas Red")
     assert plate.pixel_size == pytest.approx((0.325, 0.325))
+
+
+def test_sharded_zarr_v3_fields_read(tmp_path):
+    import zarr
+
+    from pyhcs.datasets import PlateWriter
+
+    images = [_random((3, 64, 48), k) for k in range(2)]
+    writer = PlateWriter(tmp_path / "p.zarr", ["a", "b", "c"], format="zarr")
+    for k, image in enumerate(images):
+        writer.write_field("B02", k, image)
+    writer.close()
+    for k, image in enumerate(images):  # rewrite each array sharded: 1 shard of 4 chunks
+        zarr.create_array(store=str(tmp_path / "p.zarr" / "B" / "2" / str(k) / "0"),
+                          data=image, chunks=(1, 32, 24), shards=(3, 64, 48), overwrite=True)
+    plate = open_plate(tmp_path / "p.zarr", channels=["c", "a"])
+    for k, image in enumerate(images):
+        np.testing.assert_array_equal(plate.read("B02", k), image[[2, 0]])
+    assert open_plate(tmp_path / "p.zarr").read("B02", 1).tolist() == images[1].tolist()
