@@ -259,3 +259,13 @@ def test_unparseable_index_xml_is_a_clear_error(tmp_path):
     (tmp_path / "Index.idx.xml").write_text("<EvaluationInputData><Maps>")
     with pytest.raises(PlateError, match="Index.idx.xml: cannot parse the Harmony index XML"):
         open_plate(tmp_path)
+
+
+def test_big_endian_tiffs_read_as_native_uint16(tmp_path):
+    big, little = _img(1), _img(2)
+    tifffile.imwrite(tmp_path / "A01_s1_DNA.tif", big, byteorder=">")
+    tifffile.imwrite(tmp_path / "A02_s1_DNA.tif", little, byteorder="<")
+    plate = open_plate(tmp_path, pattern=r"(?P<well>A\d\d)_s(?P<site>\d)_(?P<channel>DNA)\.tif")
+    assert plate.dtype == np.dtype(np.uint16) and plate.dtype.isnative
+    np.testing.assert_array_equal(plate.read("A01", 1)[0], big)
+    np.testing.assert_array_equal(plate.read("A02", 1)[0], little)
