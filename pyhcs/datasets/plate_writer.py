@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .synthetic import _label_dtype
+
 __all__ = ["PlateWriter", "FORMATS", "LAYOUTS", "NGFF_VERSIONS"]
 
 FORMATS = ("zarr", "tiff")
@@ -42,10 +44,6 @@ def _well_parts(well: str) -> tuple[int, int, str, str]:
     row, column = well_position(name)
     letters = name.rstrip("0123456789")
     return row, column, letters, str(column)
-
-
-def _label_dtype(labels: np.ndarray) -> np.dtype:
-    return np.dtype(np.uint16) if int(labels.max(initial=0)) <= 65535 else np.dtype(np.uint32)
 
 
 class PlateWriter:
