@@ -113,5 +113,5 @@ def open_loaddata(csv: Path, **plate_kwargs) -> Plate:
     ignored = [path_of(rows[0], ch) or f"FileName_{ch}" for ch in constant]
     name = plates[0] if plates else csv.stem
     return Plate(name=name, format="loaddata", source=csv, records=records,
-                 channel_names=field_channels, backend=TiffBackend("loaddata"),
+                 channel_names=field_channels, backend=TiffBackend(),
                  ignored=ignored, **plate_kwargs)

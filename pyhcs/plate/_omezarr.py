@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import FieldReadError, PlateError
-from ._plate import Backend, FieldLayout, FieldRecord, Plate
+from ._plate import Backend, FieldLayout, FieldRecord, Plate, distinct_names
 from ._wells import normalize_well, well_name
 
 __all__ = ["open_ome_zarr", "open_ome_zarr_image", "read_zarr_attrs", "is_zarr_group"]
@@ -116,6 +116,11 @@ def _pixel_size(multiscale: dict) -> tuple[float, float] | None:
     return (out[0], out[1])
 
 
+#: Open field arrays kept per plate (the oldest is dropped first); reopening one costs two
+#: small JSON reads.
+_OPEN_ARRAYS = 64
+
+
 class _ImageInfo:
     """The full-resolution array of one field image and how its axes map to (C, planes, Y, X)."""
 
@@ -143,11 +148,8 @@ class _ImageInfo:
 class OmeZarrBackend(Backend):
     """Fields whose ``record.data`` is the image group's path relative to the plate."""
 
-    format = "ome-zarr"
-
-    def __init__(self, root: Path, format: str = "ome-zarr"):
+    def __init__(self, root: Path):
         self.root = root
-        self.format = format
         self._info: dict[str, _ImageInfo] = {}
         self._lock = threading.Lock()
         self.n_channels: int | None = None  # the plate's, once its first field is known
@@ -188,7 +190,9 @@ class OmeZarrBackend(Backend):
                                  f"not a readable OME-Zarr image ({type(exc).__name__}: {exc})"
                                  ) from None
         with self._lock:
-            self._info.setdefault(key, info)
+            info = self._info.setdefault(key, info)
+            if len(self._info) > _OPEN_ARRAYS:  # bounded host memory on any plate size
+                del self._info[next(iter(self._info))]
         return info
 
     def probe(self, record: FieldRecord) -> FieldLayout:
@@ -199,9 +203,7 @@ class OmeZarrBackend(Backend):
         labels = info.channel_labels if len(info.channel_labels) == info.n_channels else []
         names = [label or f"ch{i + 1}" for i, label in enumerate(labels)] or \
             [f"ch{i + 1}" for i in range(info.n_channels)]
-        if len(set(names)) != len(names):
-            names = [n if names.count(n) == 1 else f"{n}_{i + 1}" for i, n in enumerate(names)]
-        return names
+        return distinct_names(names, range(1, len(names) + 1))
 
     def read(self, record: FieldRecord, channels: Sequence[int], layout: FieldLayout,
              projection: str | None, out: np.ndarray) -> None:
@@ -261,8 +263,8 @@ class OmeZarrBackend(Backend):
         return tuple(selection)
 
     def locate(self, record, channels):
-        path = self.info(record).path
-        return {i: (f"{path}[c={i}]" if self.info(record).n_channels > 1 else str(path),)
+        info = self.info(record)
+        return {i: (f"{info.path}[c={i}]" if info.n_channels > 1 else str(info.path),)
                 for i in channels}
 
     def describe_storage(self) -> str:
@@ -354,7 +356,7 @@ def open_ome_zarr_image(root: Path, **plate_kwargs) -> Plate:
     if "multiscales" not in attrs:
         raise PlateError(f"{root}: not an OME-Zarr image (no multiscales metadata)")
     record = FieldRecord("A01", 0, "")
-    backend = OmeZarrBackend(root, format="ome-zarr-image")
+    backend = OmeZarrBackend(root)
     try:
         channel_names = backend.channel_names(record)
     except FieldReadError as exc:

@@ -63,19 +63,16 @@ def _plate_layout(backend: Backend, complete: list, source) -> tuple[FieldLayout
     A field whose headers cannot be read is passed over (the next one is tried, up to
     ``_PROBE_FIELDS``), so one broken or odd file fails only its own field later.
     """
-    candidates = [complete[0], complete[len(complete) // 2], complete[-1]]
-    candidates = list(dict.fromkeys(id(r) for r in candidates))
-    by_id = {id(r): r for r in complete}
-    queue = [by_id[i] for i in candidates] + [r for r in complete[1:_PROBE_FIELDS]
-                                               if id(r) not in candidates]
+    spread = sorted({0, len(complete) // 2, len(complete) - 1})
+    order = spread + [i for i in range(1, min(len(complete), _PROBE_FIELDS)) if i not in spread]
     found: list[tuple[FieldLayout, FieldRecord]] = []
     errors = []
-    for record in queue:
+    for i in order:
         try:
-            found.append((backend.probe(record), record))
+            found.append((backend.probe(complete[i]), complete[i]))
         except FieldReadError as exc:
             errors.append(exc)
-        if len(found) == min(3, len(candidates)):
+        if len(found) == len(spread):
             break
     if not found:
         raise PlateError(f"{source}: none of the {len(errors)} fields tried can be read; the "
@@ -87,8 +84,6 @@ def _plate_layout(backend: Backend, complete: list, source) -> tuple[FieldLayout
 
 class Backend:
     """How a format locates and decodes fields (subclassed per storage kind)."""
-
-    format: str = "?"
 
     def probe(self, record: FieldRecord) -> FieldLayout:  # pragma: no cover - interface
         raise NotImplementedError
@@ -102,6 +97,11 @@ class Backend:
 
     def describe_storage(self) -> str:
         return ""
+
+
+def distinct_names(names: Sequence[str], keys: Sequence[Any]) -> list[str]:
+    """``names``, with ``_<key>`` appended to every name that two channels share."""
+    return [n if list(names).count(n) == 1 else f"{n}_{k}" for n, k in zip(names, keys)]
 
 
 def _site_key(site: Site) -> tuple[int, Any]:

@@ -62,9 +62,6 @@ def _check_page(page, path: str, file_size: int, record: FieldRecord,
 class TiffBackend(Backend):
     """Fields whose ``record.data`` is, per source channel, a tuple of :class:`Plane`."""
 
-    def __init__(self, format: str):
-        self.format = format
-
     def _planes(self, record: FieldRecord, channel: int) -> tuple[Plane, ...]:
         planes = record.data[channel]
         if not planes:

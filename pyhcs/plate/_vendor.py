@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ._errors import PlateError
-from ._plate import FieldRecord, Plate
+from ._plate import FieldRecord, Plate, distinct_names
 from ._tiff import Plane, TiffBackend
 from ._wells import normalize_well, row_number, well_name
 
@@ -104,9 +104,7 @@ def build_tiff_plate(*, root: Path, matches: list[_Match], channel_names: dict[s
     if not matches:
         raise PlateError(f"{root}: no image files of the {format} layout found")
     keys = sorted({m.channel for m in matches}, key=_natural)
-    names = [channel_names.get(k, k) for k in keys]
-    if len(set(names)) != len(names):  # two channels share a name: keep both, told apart
-        names = [n if names.count(n) == 1 else f"{n}_{k}" for n, k in zip(names, keys)]
+    names = distinct_names([channel_names.get(k, k) for k in keys], keys)
     position = {k: i for i, k in enumerate(keys)}
     fields: dict[tuple[str, object], list[list[tuple]]] = {}
     for m in matches:
@@ -116,7 +114,7 @@ def build_tiff_plate(*, root: Path, matches: list[_Match], channel_names: dict[s
     for (well, site), per_channel in fields.items():
         data = []
         missing = []
-        for key, planes in zip(keys, per_channel):
+        for key, channel, planes in zip(keys, names, per_channel):
             planes.sort(key=lambda p: p[0])
             order = [p[0] for p in planes]
             if len(set(order)) != len(order):
@@ -125,14 +123,14 @@ def build_tiff_plate(*, root: Path, matches: list[_Match], channel_names: dict[s
                                  f"for one plane: {dupes[:4]}")
             data.append(tuple(Plane(str(root / p[1])) for p in planes))
             if not planes:
-                missing.append(channel_names.get(key, key))
+                missing.append(channel)
         why = None
         if missing:
             why = (f"no image file for channel(s) {', '.join(missing)} (the plate's channels "
                    f"are {', '.join(names)})")
         records.append(FieldRecord(well, site, tuple(data), missing=why))
     return Plate(name=name, format=format, source=root, records=records, channel_names=names,
-                 backend=TiffBackend(format), pixel_size=pixel_size, ignored=ignored,
+                 backend=TiffBackend(), pixel_size=pixel_size, ignored=ignored,
                  **plate_kwargs)
 
 

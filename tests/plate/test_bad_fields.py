@@ -269,3 +269,14 @@ def test_big_endian_tiffs_read_as_native_uint16(tmp_path):
     assert plate.dtype == np.dtype(np.uint16) and plate.dtype.isnative
     np.testing.assert_array_equal(plate.read("A01", 1)[0], big)
     np.testing.assert_array_equal(plate.read("A02", 1)[0], little)
+
+
+def test_open_zarr_arrays_are_bounded(zarr_plate, monkeypatch):
+    from pyhcs.plate import _omezarr
+
+    monkeypatch.setattr(_omezarr, "_OPEN_ARRAYS", 2)
+    plate = open_plate(zarr_plate.source)
+    for _ in range(2):
+        for well in plate.wells:
+            np.testing.assert_array_equal(plate.read(well, 0), zarr_plate.field(well, 0).image)
+            assert len(plate._backend._info) <= 2
