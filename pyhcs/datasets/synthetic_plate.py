@@ -191,24 +191,29 @@ class SyntheticPlate:
             raise ValueError(f"site {site!r} is not one of {self.sites}")
         index = self.sites.index(site)
         phenotype, n, (row, column) = self._params[well]
-        return synthetic_field(self.shape, n, derive_seed(self.seed, row, column, index),
-                               phenotype=phenotype, imaging=self.imaging)
+        return _render(self.shape, n, derive_seed(self.seed, row, column, index), phenotype,
+                       self.imaging)
 
 
 #: Plates of at least this many fields are rendered in worker processes, smaller ones in threads.
 _PROCESS_JOBS = 96
 
 
-def _render_field(task, job):
-    """Render one field and write its files (in a worker thread or process)."""
+def _render(shape, n, field_seed, phenotype, imaging) -> SyntheticField:
+    """One plate field; a crowded field places fewer nuclei, silently (the platemap holds the
+    number asked for, the labels the number placed)."""
     import warnings
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return synthetic_field(shape, n, field_seed, phenotype=phenotype, imaging=imaging)
+
+
+def _render_field(task, job):
+    """Render one field and write its files (in a worker thread or process)."""
     spec, shape, seed, imaging = task
     well, index, phenotype, n, (row, column) = job
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # crowded fields place fewer nuclei
-        f = synthetic_field(shape, n, derive_seed(seed, row, column, index),
-                            phenotype=phenotype, imaging=imaging)
+    f = _render(shape, n, derive_seed(seed, row, column, index), phenotype, imaging)
     records = PlateWriter.attach(spec).write_files(well, index, f.image,
                                                    {"nuclei": f.nuclei, "cells": f.cells})
     return well, index, records
