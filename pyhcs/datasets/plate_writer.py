@@ -84,14 +84,11 @@ class PlateWriter:
         if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-"
                                                             for c in name):
             raise ValueError(f"name must be letters, digits and '-', got {name!r}")
-        self.root = Path(root)
-        self.channel_names = tuple(str(c) for c in channel_names)
-        if not self.channel_names:
+        if not tuple(channel_names):
             raise ValueError("channel_names must name at least one channel")
-        self.format, self.layout, self.name = format, layout, name
-        self.ngff_version = ngff_version
-        self.pixel_size = float(pixel_size)
-        self.plate_rows, self.plate_columns = int(plate_rows), int(plate_columns)
+        self._setup(dict(root=root, channel_names=channel_names, format=format, layout=layout,
+                         name=name, ngff_version=ngff_version, pixel_size=pixel_size,
+                         plate_rows=plate_rows, plate_columns=plate_columns))
         if self.root.exists():
             if not overwrite:
                 raise FileExistsError(f"root {self.root} exists; pass overwrite=True "
@@ -100,11 +97,6 @@ class PlateWriter:
 
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
-        self.truth_dir = self.root.parent / "ground_truth"
-        self._lock = threading.Lock()
-        self._fields: dict[str, list[int]] = {}
-        self._images: list[dict] = []
-        self._zarr_format = 3 if ngff_version == "0.5" else 2
         if format == "tiff":
             self.truth_dir.mkdir(parents=True, exist_ok=True)
 
@@ -150,17 +142,21 @@ class PlateWriter:
     def attach(cls, spec: dict) -> "PlateWriter":
         """A writer for :meth:`write_files` into a plate another writer created."""
         writer = cls.__new__(cls)
-        writer.root = Path(spec["root"])
-        writer.channel_names = tuple(spec["channel_names"])
-        writer.format, writer.layout, writer.name = spec["format"], spec["layout"], spec["name"]
-        writer.ngff_version = spec["ngff_version"]
-        writer.pixel_size = float(spec["pixel_size"])
-        writer.plate_rows, writer.plate_columns = spec["plate_rows"], spec["plate_columns"]
-        writer._zarr_format = 3 if writer.ngff_version == "0.5" else 2
-        writer.truth_dir = writer.root.parent / "ground_truth"
-        writer._lock = threading.Lock()
-        writer._fields, writer._images = {}, []
+        writer._setup(spec)
         return writer
+
+    def _setup(self, spec: dict) -> None:
+        self.root = Path(spec["root"])
+        self.channel_names = tuple(str(c) for c in spec["channel_names"])
+        self.format, self.layout, self.name = spec["format"], spec["layout"], spec["name"]
+        self.ngff_version = spec["ngff_version"]
+        self.pixel_size = float(spec["pixel_size"])
+        self.plate_rows, self.plate_columns = int(spec["plate_rows"]), int(spec["plate_columns"])
+        self._zarr_format = 3 if self.ngff_version == "0.5" else 2
+        self.truth_dir = self.root.parent / "ground_truth"
+        self._lock = threading.Lock()
+        self._fields: dict[str, list[int]] = {}
+        self._images: list[dict] = []
 
     def _ome(self, attrs: dict) -> dict:
         if self.ngff_version == "0.5":

@@ -65,7 +65,7 @@ def detect_format(source: Path, pattern=None) -> tuple[str, Path]:
     operetta = sum(1 for n in names if OPERETTA_NAME.fullmatch(n))
     imagexpress = sum(1 for n in names if IMAGEXPRESS_NAME.fullmatch(n) and "_thumb" not in n)
     imagexpress += sum(1 for n in names if n.lower().endswith(".htd"))
-    children = [c for c in _zarr_plate_children(source)]
+    children = _zarr_plate_children(source)
     kinds = {k: n for k, n in (("operetta", operetta), ("imagexpress", imagexpress),
                                ("ome-zarr", len(children))) if n}
     if len(kinds) == 1:
