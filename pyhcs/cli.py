@@ -54,6 +54,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .datasets import cli as datasets_cli
+    from .plate import cli as plate_cli
 
     parser = argparse.ArgumentParser(
         prog="pyhcs",
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_info(subparsers)
     datasets_cli.register(subparsers)
+    plate_cli.register(subparsers)
     return parser
 
 

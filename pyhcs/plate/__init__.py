@@ -20,21 +20,31 @@ This package is the only one that knows about plates, wells and files; the kerne
 import it.
 """
 
+from ._engine import RunSummary, run
 from ._errors import FieldReadError, PlateError
 from ._open import FORMATS, detect_format, open_plate
+from ._pipeline import Pipeline
 from ._plate import Plate
 from ._platemap import read_platemap
+from ._process import FieldResult, measure_objects, process_field, to_intensity
 from ._wells import normalize_well, well_name, well_position
 
 __all__ = [
     "FORMATS",
+    "FieldResult",
     "FieldReadError",
+    "Pipeline",
     "Plate",
     "PlateError",
+    "RunSummary",
     "detect_format",
+    "measure_objects",
     "normalize_well",
     "open_plate",
+    "process_field",
     "read_platemap",
+    "run",
+    "to_intensity",
     "well_name",
     "well_position",
 ]

@@ -31,8 +31,8 @@ from .._validate import (
     check_ndim,
     check_nonnegative,
 )
-from ._maxima import local_maxima
 from ._fill_holes import fill_labeled_holes, relabel_consecutive
+from ._maxima import local_maxima
 from ._threshold import as_unit_float, check_threshold_settings, threshold_image
 
 __all__ = ["identify_primary", "identify_secondary"]
@@ -265,6 +265,7 @@ def identify_primary(
     low_res_maxima: bool = True,
     fill_holes: str = "thresholding",
     model: Any = None,
+    return_threshold: bool = False,
 ) -> Any:
     r"""Identify bright objects (nuclei) as CellProfiler's IdentifyPrimaryObjects does.
 
@@ -335,11 +336,16 @@ def identify_primary(
         Find maxima on a downsized image when ``min_diameter > 10`` (faster).
     fill_holes : {"thresholding", "declumping", "never"}
         Fill holes after both thresholding and declumping, after declumping only, or never.
+    return_threshold : bool, default False
+        Also return the final threshold (CellProfiler's ``Threshold_FinalThreshold``; NaN for
+        ``method="fcn"``).
 
     Returns
     -------
     labels : ndarray of int32, shape (H, W)
         Objects numbered 1..n, 0 = background; on the input's device.
+    threshold : float
+        Only with ``return_threshold=True``.
 
     Raises
     ------
@@ -399,11 +405,12 @@ def identify_primary(
     check_ndim(image, "image", 2)
     mask_given = mask is not None
     mask = check_mask(mask, ns, image.shape)
+    threshold = float("nan")
     if method == "fcn":
         labeled = _classify_pixels(image, mask, model, ns)
     else:
         method_, scale, factor, bounds, manual = settings
-        binary, _ = threshold_image(
+        binary, threshold = threshold_image(
             image, mask, ns, method=method_, smoothing_scale=scale, correction_factor=factor,
             bounds=bounds, manual_threshold=manual,
         )
@@ -431,6 +438,8 @@ def identify_primary(
     if fill_holes != "never":
         labeled = fill_labeled_holes(labeled, ns)
     labeled, _ = relabel_consecutive(labeled, ns)
+    if _flag(return_threshold, "return_threshold"):
+        return labeled, float(threshold)
     return labeled
 
 
@@ -455,7 +464,8 @@ def identify_secondary(
     fill_holes: bool = True,
     discard_edge: bool = False,
     exact: bool = True,
-) -> tuple[Any, Any, Any]:
+    return_threshold: bool = False,
+) -> tuple[Any, ...]:
     r"""Grow primary objects (nuclei) into secondary objects (cells), as CellProfiler's
     IdentifySecondaryObjects does, and return nuclei, cells and cytoplasm numbered alike.
 
@@ -507,12 +517,16 @@ def identify_secondary(
         Discard cells touching the border, and their nuclei.
     exact : bool, default True
         Passed to :func:`~pyhcs.segmentation.propagate` on the GPU.
+    return_threshold : bool, default False
+        Also return the final threshold (NaN for ``method="distance_n"``, which has none).
 
     Returns
     -------
     nuclei, cells, cytoplasm : ndarray of int32, shape (H, W)
         Numbered 1..n alike: nucleus k lies in cell k, cytoplasm k = cell k minus nucleus k
         (it may be empty). On the input's device.
+    threshold : float
+        Only with ``return_threshold=True``.
 
     Raises
     ------
@@ -562,9 +576,10 @@ def identify_secondary(
     # order (the propagation's tie rule), and the lookups stay small.
     seeds, n_primary = relabel_consecutive(primary, ns)
     binary = None
+    threshold = float("nan")
     if method != "distance_n":
         method_, scale, factor, bounds, manual = settings
-        binary, _ = threshold_image(
+        binary, threshold = threshold_image(
             image, mask, ns, method=method_, smoothing_scale=scale, correction_factor=factor,
             bounds=bounds, manual_threshold=manual,
         )
@@ -614,4 +629,6 @@ def identify_secondary(
     nuclei = new[seeds]
     cells = new[cells]
     cytoplasm = xp.where(nuclei > 0, 0, cells).astype(xp.int32)
+    if _flag(return_threshold, "return_threshold"):
+        return nuclei, cells, cytoplasm, float(threshold)
     return nuclei, cells, cytoplasm

@@ -1,0 +1,433 @@
+"""One field through the pipeline: intensities -> nuclei -> cells -> measurements -> tables.
+
+:func:`process_field` is the seam every caller shares: the plate engine, the Dask workers and
+users' own pipelines. numpy in runs on the CPU; cupy in runs on the GPU, and the field stays
+there until its tables exist.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .._backend import Namespace, namespace_for, to_numpy
+from ._pipeline import COMPARTMENTS, Pipeline
+
+__all__ = ["FieldResult", "measure_objects", "process_field", "to_intensity"]
+
+
+@dataclass
+class FieldResult:
+    """What :func:`process_field` measured in one field.
+
+    Attributes
+    ----------
+    tables : dict of str to pandas.DataFrame
+        ``"Nuclei"``, ``"Cells"``, ``"Cytoplasm"``: one row per object, indexed by
+        ``ObjectNumber`` (1..n; nucleus k lies in cell k, cytoplasm k = cell k minus nucleus
+        k), columns in CellProfiler's names without the compartment prefix
+        (``Location_Center_X``, ``AreaShape_Area``, ``Texture_Contrast_DNA_3_00_256``, ...).
+        Always on the host.
+    image : dict of str to float
+        Image-level measurements, CellProfiler's Image-table names: ``Count_Nuclei``,
+        ``Count_Cells``, ``Count_Cytoplasm``, ``Threshold_FinalThreshold_Nuclei``,
+        ``Threshold_FinalThreshold_Cells``, whole-image ``Texture_*`` and
+        ``ExecutionTime_<stage>`` (seconds of wall time per stage).
+    labels : dict of str to array
+        The label images (int32, (H, W)) of the three compartments, on the input's device.
+    """
+
+    tables: dict[str, Any]
+    image: dict[str, Any]
+    labels: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_objects(self) -> int:
+        return int(self.image["Count_Cells"])
+
+    def single_cell(self) -> Any:
+        """One row per cell, every compartment's columns side by side.
+
+        Columns: ``ObjectNumber``, then ``<Compartment>_<name>`` for every compartment, in
+        the order Nuclei, Cells, Cytoplasm (CytoTable's merged single-cell layout).
+        """
+        import pandas as pd
+
+        parts = [self.tables[c].add_prefix(f"{c}_") for c in COMPARTMENTS]
+        merged = pd.concat(parts, axis=1)
+        merged.insert(0, "ObjectNumber", merged.index.to_numpy(np.int64))
+        return merged.reset_index(drop=True)
+
+
+def to_intensity(image: Any, rescale: str | float = "dtype") -> Any:
+    r"""An image as CellProfiler 5 loads it: float32 intensities.
+
+    ``rescale="dtype"``: an integer image becomes :math:`x / \max(\mathrm{dtype})` computed in
+    float32 (uint16: ``float32(x) / float32(65535)``), CellProfiler's "Image bit-depth"; a
+    float image is used as it is. A number :math:`s`: :math:`\min(x / s, 1)` in float32
+    (CellProfiler's manual intensity range, values above it saturate). numpy or cupy.
+    """
+    xp = namespace_for(image, names=("image",)).xp
+    dtype = np.dtype(image.dtype)
+    if rescale == "dtype":
+        if dtype.kind in "ui":
+            if dtype.kind == "i" and bool((image < 0).any()):
+                raise ValueError("image: a signed integer image must not hold negative values")
+            scale = np.float32(np.iinfo(dtype).max)
+            return image.astype(xp.float32) / scale
+        if dtype.kind == "f":
+            return image.astype(xp.float32, copy=False)
+        raise TypeError(f"image: expected an integer or float image, got dtype {dtype}")
+    if dtype.kind not in "uif":
+        raise TypeError(f"image: expected an integer or float image, got dtype {dtype}")
+    scaled = image.astype(xp.float32) / np.float32(rescale)
+    return xp.minimum(scaled, np.float32(1.0))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_model():
+    from ..pixel import load_default
+
+    return load_default()
+
+
+def _as_channels(images: Any, channels: Sequence[str] | None) -> tuple[dict[str, Any], Namespace]:
+    if isinstance(images, Mapping):
+        if channels is not None:
+            raise ValueError("channels: give channel names only with a (C, H, W) array; a "
+                             "mapping names its channels already")
+        named = {str(k): v for k, v in images.items()}
+        if not named:
+            raise ValueError("images: no channels given")
+        ns = namespace_for(*named.values(), names=tuple(named))
+        shapes = {k: tuple(v.shape) for k, v in named.items()}
+        for name, shape in shapes.items():
+            if len(shape) != 2:
+                raise ValueError(f"images[{name!r}]: expected an (H, W) image, got shape {shape}")
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"images: the channels differ in shape: {shapes}")
+        return named, ns
+    ns = namespace_for(images, names=("images",))
+    if getattr(images, "ndim", None) != 3:
+        raise ValueError(f"images: expected a (C, H, W) array or a mapping of channel name to "
+                         f"(H, W) image, got shape {getattr(images, 'shape', None)}")
+    if channels is None:
+        raise ValueError("channels: name the channels of the (C, H, W) array "
+                         "(channels=plate.channels)")
+    channels = [str(c) for c in channels]
+    if len(channels) != images.shape[0]:
+        raise ValueError(f"channels: {len(channels)} names for {images.shape[0]} channels")
+    if len(set(channels)) != len(channels):
+        raise ValueError(f"channels: names must be distinct, got {channels}")
+    return {name: images[i] for i, name in enumerate(channels)}, ns
+
+
+def _synchronize(ns: Namespace) -> None:
+    if ns.device == "cuda":
+        ns.xp.cuda.get_current_stream().synchronize()
+
+
+class _Clock:
+    """Wall time per stage, the device synchronised at each boundary."""
+
+    def __init__(self, ns: Namespace):
+        self.ns = ns
+        self.times: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        _synchronize(self.ns)
+        now = time.perf_counter()
+        key = f"ExecutionTime_{stage}"
+        self.times[key] = self.times.get(key, 0.0) + (now - self._start)
+        self._start = now
+
+
+def _measured_channels(requested: Sequence[str], available: Sequence[str], key: str) -> list[str]:
+    if not requested:
+        return list(available)
+    missing = [c for c in requested if c not in available]
+    if missing:
+        raise ValueError(f"{key}: channel {missing[0]!r} is not among the field's channels "
+                         f"{list(available)}")
+    return list(requested)
+
+
+def process_field(images: Any, pipeline: Pipeline | None = None, *,
+                  channels: Sequence[str] | None = None) -> FieldResult:
+    r"""Segment and measure one field, as the plate engine does.
+
+    Steps (each timed as ``ExecutionTime_<stage>``):
+
+    1. ``Load``: every channel becomes float32 intensities (:func:`to_intensity`, CellProfiler
+       5's ``x / 65535`` for uint16), which every later step sees;
+    2. ``IdentifyPrimaryObjects``: :func:`pyhcs.segmentation.identify_primary` on
+       ``pipeline.nuclei.channel``;
+    3. ``IdentifySecondaryObjects``: :func:`pyhcs.segmentation.identify_secondary` on
+       ``pipeline.cells.channel``: nuclei, cells and cytoplasm numbered 1..n alike;
+    4. the measurements of ``pipeline.measure``, per compartment and channel:
+
+       - ``MeasureObjectSizeShape``: ``AreaShape_Area``, ``_BoundingBoxArea``,
+         ``_BoundingBoxMinimum_X/_Y``, ``_BoundingBoxMaximum_X/_Y`` (exclusive, last + 1),
+         ``_Center_X/_Y`` (centroid), ``AreaShape_Zernike_n_m``;
+       - ``MeasureObjectIntensity``: ``Intensity_IntegratedIntensity_<ch>`` (float64 sum of
+         the float32 intensities), ``_MeanIntensity_`` (that sum / area), ``_MinIntensity_``,
+         ``_MaxIntensity_``;
+       - ``MeasureTexture``: :func:`pyhcs.features.haralick` per scale, objects without any
+         co-occurring pair get 0 as in CellProfiler 5 (``on_empty="zero"``), and with
+         ``image_texture`` the whole-image texture in the image table;
+       - ``MeasureHOG``: :func:`pyhcs.features.hog_objects`, ``HOG_<ch>_<i>``;
+
+    plus per compartment ``Location_Center_X/_Y``, ``Number_Object_Number`` and the parent /
+    child links (``Parent_Nuclei``, ``Parent_Cells``, ``Children_Cells_Count``,
+    ``Children_Cytoplasm_Count``). An empty cytoplasm (a cell no larger than its nucleus)
+    keeps its row, with NaN measurements.
+
+    Parameters
+    ----------
+    images : (C, H, W) array or mapping of str to (H, W) array
+        The field: integer (uint8, uint16, ...) or float intensities in [0, 1]. numpy runs on
+        the CPU, cupy on the GPU.
+    pipeline : Pipeline, optional
+        The settings; default :class:`Pipeline()`.
+    channels : sequence of str, optional
+        The channel names of a (C, H, W) array, in order (``plate.channels``).
+
+    Returns
+    -------
+    FieldResult
+        Per-compartment tables (host), image-level measurements, label images (device).
+
+    Raises
+    ------
+    ValueError
+        A channel the pipeline names is missing, channel names do not match the array, the
+        images differ in shape or are not 2-D, an image holds NaN or lies outside [0, 1].
+    TypeError
+        Channels on different devices, a non-numeric image.
+
+    Examples
+    --------
+    >>> from pyhcs.datasets import synthetic_field
+    >>> from pyhcs.plate import process_field
+    >>> field = synthetic_field((256, 256), n_nuclei=20, seed=0)
+    >>> result = process_field(field.image, channels=["DNA", "Actin"])
+    >>> result.image["Count_Nuclei"] == len(result.tables["Nuclei"]) > 0
+    True
+    >>> "Texture_Contrast_DNA_3_00_256" in result.tables["Cells"].columns
+    True
+    """
+    from ..segmentation import identify_primary, identify_secondary
+
+    pipeline = Pipeline() if pipeline is None else pipeline
+    if not isinstance(pipeline, Pipeline):
+        raise TypeError(f"pipeline: expected a pyhcs.plate.Pipeline, got {type(pipeline).__name__}")
+    raw, ns = _as_channels(images, channels)
+    names = list(raw)
+    for key, name in (("nuclei.channel", pipeline.nuclei.channel),
+                      ("cells.channel", pipeline.cells.channel)):
+        if name not in raw:
+            raise ValueError(f"pipeline {key}: channel {name!r} is not among the field's "
+                             f"channels {names}")
+    for module in ("Intensity", "Texture", "HOG"):
+        _measured_channels(getattr(pipeline.measure, module).images, names,
+                           f"measure.{module}.images")
+    clock = _Clock(ns)
+    intensity = {name: to_intensity(image, pipeline.images.rescale) for name, image in raw.items()}
+    clock.lap("Load")
+
+    nuclei_settings = pipeline.nuclei.arguments()
+    if pipeline.nuclei.method == "fcn":
+        nuclei_settings["model"] = _default_model()
+    seeds, nuclei_threshold = identify_primary(
+        intensity[pipeline.nuclei.channel], return_threshold=True, **nuclei_settings)
+    clock.lap("IdentifyPrimaryObjects")
+    nuclei, cells, cytoplasm, cells_threshold = identify_secondary(
+        intensity[pipeline.cells.channel], seeds, return_threshold=True,
+        **pipeline.cells.arguments())
+    clock.lap("IdentifySecondaryObjects")
+    labels = {"Nuclei": nuclei, "Cells": cells, "Cytoplasm": cytoplasm}
+    tables, image_measurements = _measure(intensity, labels, pipeline, clock)
+    image_measurements["Threshold_FinalThreshold_Nuclei"] = nuclei_threshold
+    image_measurements["Threshold_FinalThreshold_Cells"] = cells_threshold
+    image_measurements.update(clock.times)
+    return FieldResult(tables=tables, image=image_measurements, labels=labels)
+
+
+def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeline,
+             clock: "_Clock", n: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The measurements of ``pipeline.measure`` on float32 intensities and aligned labels."""
+    import pandas as pd
+
+    from ..features import haralick, hog_objects, regionprops_table, zernike
+
+    names = list(intensity)
+    measure = pipeline.measure
+    intensity_channels = _measured_channels(measure.Intensity.images, names,
+                                            "measure.Intensity.images")
+    texture_channels = _measured_channels(measure.Texture.images, names,
+                                          "measure.Texture.images")
+    hog_channels = _measured_channels(measure.HOG.images, names, "measure.HOG.images")
+    nuclei = labels["Nuclei"]
+    if n is None:
+        n = int(nuclei.max()) if nuclei.size else 0
+    index = np.arange(1, n + 1, dtype=np.int64)
+    object_numbers = pd.Index(index, name="ObjectNumber")
+
+    columns: dict[str, dict[str, np.ndarray]] = {c: {} for c in COMPARTMENTS}
+    # Location and the object links, for every compartment (CellProfiler's Identify modules).
+    geometry = {}
+    for compartment in COMPARTMENTS:
+        props = regionprops_table(labels[compartment], properties=("area", "centroid", "bbox"),
+                                  index=index)
+        geometry[compartment] = {k: to_numpy(v) for k, v in props.items()}
+        table = columns[compartment]
+        table["Location_Center_X"] = geometry[compartment]["centroid-1"]
+        table["Location_Center_Y"] = geometry[compartment]["centroid-0"]
+        if compartment != "Cytoplasm":  # IdentifyTertiaryObjects records no Z
+            table["Location_Center_Z"] = np.zeros(n)
+        table["Number_Object_Number"] = index.copy()
+    ones = np.ones(n, dtype=np.int64)
+    columns["Nuclei"]["Children_Cells_Count"] = ones
+    columns["Nuclei"]["Children_Cytoplasm_Count"] = ones.copy()
+    columns["Cells"]["Parent_Nuclei"] = index.copy()
+    columns["Cells"]["Children_Cytoplasm_Count"] = ones.copy()
+    columns["Cytoplasm"]["Parent_Cells"] = index.copy()
+    columns["Cytoplasm"]["Parent_Nuclei"] = index.copy()
+    clock.lap("IdentifyTertiaryObjects")
+
+    for compartment in measure.AreaShape.objects:
+        g = geometry[compartment]
+        table = columns[compartment]
+        rows = g["bbox-2"] - g["bbox-0"]
+        cols = g["bbox-3"] - g["bbox-1"]
+        table["AreaShape_Area"] = g["area"]
+        table["AreaShape_BoundingBoxArea"] = rows * cols
+        table["AreaShape_BoundingBoxMaximum_X"] = g["bbox-3"]
+        table["AreaShape_BoundingBoxMaximum_Y"] = g["bbox-2"]
+        table["AreaShape_BoundingBoxMinimum_X"] = g["bbox-1"]
+        table["AreaShape_BoundingBoxMinimum_Y"] = g["bbox-0"]
+        table["AreaShape_Center_X"] = g["centroid-1"]
+        table["AreaShape_Center_Y"] = g["centroid-0"]
+        if measure.AreaShape.zernike_degree >= 0:
+            shape = zernike(labels[compartment], degree=measure.AreaShape.zernike_degree,
+                            index=index)
+            table.update({k: shape[k].to_numpy() for k in shape.columns})
+    clock.lap("MeasureObjectSizeShape")
+
+    for compartment in measure.Intensity.objects:
+        table = columns[compartment]
+        for channel in intensity_channels:
+            props = regionprops_table(
+                labels[compartment], intensity[channel],
+                properties=("area", "intensity_sum", "intensity_min", "intensity_max"),
+                index=index)
+            props = {k: to_numpy(v) for k, v in props.items()}
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = props["intensity_sum"] / props["area"]
+            table[f"Intensity_IntegratedIntensity_{channel}"] = props["intensity_sum"]
+            table[f"Intensity_MeanIntensity_{channel}"] = mean
+            table[f"Intensity_MinIntensity_{channel}"] = props["intensity_min"]
+            table[f"Intensity_MaxIntensity_{channel}"] = props["intensity_max"]
+    clock.lap("MeasureObjectIntensity")
+
+    image_measurements: dict[str, Any] = {
+        "Count_Nuclei": n, "Count_Cells": n, "Count_Cytoplasm": n}
+    texture = measure.Texture
+    for channel in texture_channels if texture.objects or texture.image_texture else ():
+        for scale in texture.scales:
+            for compartment in texture.objects:
+                table = haralick(intensity[channel], labels[compartment], scale=scale,
+                                 gray_levels=texture.gray_levels, image_name=channel,
+                                 on_empty="zero", index=index)
+                columns[compartment].update({k: table[k].to_numpy() for k in table.columns})
+            if texture.image_texture:
+                whole = haralick(intensity[channel], scale=scale, gray_levels=texture.gray_levels,
+                                 image_name=channel, on_empty="zero")
+                image_measurements.update({k: float(whole[k].iloc[0]) for k in whole.columns})
+    clock.lap("MeasureTexture")
+
+    hog = measure.HOG
+    for compartment in hog.objects:
+        for channel in hog_channels:
+            table = hog_objects(
+                intensity[channel], labels[compartment], hog.crop, image_name=channel,
+                mask_others=hog.mask_others, index=index, orientations=hog.orientations,
+                pixels_per_cell=(hog.pixels_per_cell,) * 2,
+                cells_per_block=(hog.cells_per_block,) * 2)
+            columns[compartment].update({k: table[k].to_numpy() for k in table.columns})
+    if hog.objects:
+        clock.lap("MeasureHOG")
+
+    tables = {c: pd.DataFrame(columns[c], index=object_numbers) for c in COMPARTMENTS}
+    return tables, image_measurements
+
+
+def measure_objects(images: Any, labels: Mapping[str, Any], pipeline: Pipeline | None = None, *,
+                    channels: Sequence[str] | None = None) -> FieldResult:
+    """Measure given objects as :func:`process_field` measures its own (steps 1 and 4).
+
+    For objects segmented elsewhere (CellProfiler's saved label images, a user's own model):
+    the same intensities, the same measurements, the same tables.
+
+    Parameters
+    ----------
+    images : (C, H, W) array or mapping of str to (H, W) array
+        As for :func:`process_field`.
+    labels : mapping
+        ``"Nuclei"``, ``"Cells"`` and ``"Cytoplasm"`` label images (H, W), integer, numbered
+        alike: object k of every compartment belongs to cell k (a missing number gives a NaN
+        row). ``"Cytoplasm"`` may be omitted: it is then ``Cells`` where ``Nuclei`` is 0.
+    pipeline : Pipeline, optional
+    channels : sequence of str, optional
+
+    Returns
+    -------
+    FieldResult
+        Rows 1..n with n the largest nucleus or cell number; ``Count_*`` are n.
+    """
+    pipeline = Pipeline() if pipeline is None else pipeline
+    if not isinstance(pipeline, Pipeline):
+        raise TypeError(f"pipeline: expected a pyhcs.plate.Pipeline, got {type(pipeline).__name__}")
+    raw, ns = _as_channels(images, channels)
+    if not isinstance(labels, Mapping):
+        raise TypeError("labels: expected a mapping of compartment name to label image")
+    unknown = sorted(set(labels) - set(COMPARTMENTS))
+    if unknown:
+        raise ValueError(f"labels: unknown compartment {unknown[0]!r} (expected "
+                         f"{list(COMPARTMENTS)})")
+    for needed in ("Nuclei", "Cells"):
+        if needed not in labels:
+            raise ValueError(f"labels: {needed!r} is missing")
+    shape = next(iter(raw.values())).shape
+    xp = ns.xp
+    checked = {}
+    for name in COMPARTMENTS:
+        if name not in labels:
+            continue
+        array = labels[name]
+        namespace_for(array, next(iter(raw.values())), names=(f"labels[{name!r}]", "images"))
+        if tuple(array.shape) != tuple(shape):
+            raise ValueError(f"labels[{name!r}]: shape {tuple(array.shape)} differs from the "
+                             f"images' {tuple(shape)}")
+        if np.dtype(array.dtype).kind not in "iu":
+            raise TypeError(f"labels[{name!r}]: expected integer labels, got {array.dtype}")
+        if np.dtype(array.dtype).kind == "i" and bool((array < 0).any()):
+            raise ValueError(f"labels[{name!r}]: labels must be >= 0")
+        checked[name] = array.astype(xp.int32)
+    if "Cytoplasm" not in checked:
+        checked["Cytoplasm"] = xp.where(checked["Nuclei"] > 0, 0, checked["Cells"]).astype(xp.int32)
+    n = max(int(checked["Nuclei"].max()), int(checked["Cells"].max())) if checked["Nuclei"].size else 0
+    clock = _Clock(ns)
+    intensity = {name: to_intensity(image, pipeline.images.rescale) for name, image in raw.items()}
+    clock.lap("Load")
+    for module in ("Intensity", "Texture", "HOG"):
+        _measured_channels(getattr(pipeline.measure, module).images, list(raw),
+                           f"measure.{module}.images")
+    tables, image_measurements = _measure(intensity, checked, pipeline, clock, n=n)
+    image_measurements.update(clock.times)
+    return FieldResult(tables=tables, image=image_measurements, labels=checked)
