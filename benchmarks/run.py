@@ -27,6 +27,7 @@ FAMILIES = {
     "pixel": "bench_pixel",
     "segmentation": "bench_segmentation",
     "plate_io": "bench_plate_io",
+    "pipeline": "bench_pipeline",
 }
 
 

@@ -68,9 +68,10 @@ class ImageSettings:
 
 
 def _segmentation_arguments(section: Any) -> dict[str, Any]:
-    """A segmentation section as keyword arguments: every setting but the channel, and the
-    manual threshold only where the method is manual."""
-    out = {f.name: getattr(section, f.name) for f in fields(section) if f.name != "channel"}
+    """A segmentation section as keyword arguments: every setting but the channel (and the
+    tertiary objects' shrink_primary), the manual threshold only where the method is manual."""
+    out = {f.name: getattr(section, f.name) for f in fields(section)
+           if f.name not in ("channel", "shrink_primary")}
     if section.threshold_method != "manual":
         out["manual_threshold"] = None
     return out
@@ -124,6 +125,9 @@ class CellsSettings:
     fill_holes: bool = _setting(True, "fill holes in the cells")
     discard_edge: bool = _setting(False, "discard cells touching the border, with their "
                                   "nuclei")
+    shrink_primary: bool = _setting(True, "cytoplasm (IdentifyTertiaryObjects): shrink the "
+                                    "nuclei by their one-pixel outline before removing them "
+                                    "from the cells, CellProfiler's default")
 
     def arguments(self) -> dict[str, Any]:
         """Keyword arguments of :func:`pyhcs.segmentation.identify_secondary`."""

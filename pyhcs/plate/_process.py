@@ -28,8 +28,8 @@ class FieldResult:
     ----------
     tables : dict of str to pandas.DataFrame
         ``"Nuclei"``, ``"Cells"``, ``"Cytoplasm"``: one row per object, indexed by
-        ``ObjectNumber`` (1..n; nucleus k lies in cell k, cytoplasm k = cell k minus nucleus
-        k), columns in CellProfiler's names without the compartment prefix
+        ``ObjectNumber`` (1..n; nucleus k lies in cell k, cytoplasm k is cell k minus the
+        interior of nucleus k), columns in CellProfiler's names without the compartment prefix
         (``Location_Center_X``, ``AreaShape_Area``, ``Texture_Contrast_DNA_3_00_256``, ...).
         Always on the host.
     image : dict of str to float
@@ -168,7 +168,9 @@ def process_field(images: Any, pipeline: Pipeline | None = None, *,
     2. ``IdentifyPrimaryObjects``: :func:`pyhcs.segmentation.identify_primary` on
        ``pipeline.nuclei.channel``;
     3. ``IdentifySecondaryObjects``: :func:`pyhcs.segmentation.identify_secondary` on
-       ``pipeline.cells.channel``: nuclei, cells and cytoplasm numbered 1..n alike;
+       ``pipeline.cells.channel``: nuclei and cells numbered 1..n alike; then
+       ``IdentifyTertiaryObjects``: the cytoplasm, :func:`pyhcs.segmentation.identify_tertiary`
+       (cells minus the nuclei shrunk by their outline, CellProfiler's default);
     4. the measurements of ``pipeline.measure``, per compartment and channel:
 
        - ``MeasureObjectSizeShape``: ``AreaShape_Area``, ``_BoundingBoxArea``,
@@ -184,8 +186,7 @@ def process_field(images: Any, pipeline: Pipeline | None = None, *,
 
     plus per compartment ``Location_Center_X/_Y``, ``Number_Object_Number`` and the parent /
     child links (``Parent_Nuclei``, ``Parent_Cells``, ``Children_Cells_Count``,
-    ``Children_Cytoplasm_Count``). An empty cytoplasm (a cell no larger than its nucleus)
-    keeps its row, with NaN measurements.
+    ``Children_Cytoplasm_Count``). An empty cytoplasm keeps its row, with NaN measurements.
 
     Parameters
     ----------
@@ -221,7 +222,7 @@ def process_field(images: Any, pipeline: Pipeline | None = None, *,
     >>> "Texture_Contrast_DNA_3_00_256" in result.tables["Cells"].columns
     True
     """
-    from ..segmentation import identify_primary, identify_secondary
+    from ..segmentation import identify_primary, identify_secondary, identify_tertiary
 
     pipeline = Pipeline() if pipeline is None else pipeline
     if not isinstance(pipeline, Pipeline):
@@ -246,10 +247,11 @@ def process_field(images: Any, pipeline: Pipeline | None = None, *,
     seeds, nuclei_threshold = identify_primary(
         intensity[pipeline.nuclei.channel], return_threshold=True, **nuclei_settings)
     clock.lap("IdentifyPrimaryObjects")
-    nuclei, cells, cytoplasm, cells_threshold = identify_secondary(
+    nuclei, cells, _, cells_threshold = identify_secondary(
         intensity[pipeline.cells.channel], seeds, return_threshold=True,
         **pipeline.cells.arguments())
     clock.lap("IdentifySecondaryObjects")
+    cytoplasm = identify_tertiary(cells, nuclei, shrink_primary=pipeline.cells.shrink_primary)
     labels = {"Nuclei": nuclei, "Cells": cells, "Cytoplasm": cytoplasm}
     tables, image_measurements = _measure(intensity, labels, pipeline, clock)
     image_measurements["Threshold_FinalThreshold_Nuclei"] = nuclei_threshold
@@ -381,7 +383,8 @@ def measure_objects(images: Any, labels: Mapping[str, Any], pipeline: Pipeline |
     labels : mapping
         ``"Nuclei"``, ``"Cells"`` and ``"Cytoplasm"`` label images (H, W), integer, numbered
         alike: object k of every compartment belongs to cell k (a missing number gives a NaN
-        row). ``"Cytoplasm"`` may be omitted: it is then ``Cells`` where ``Nuclei`` is 0.
+        row). ``"Cytoplasm"`` may be omitted: it is then
+        :func:`pyhcs.segmentation.identify_tertiary` of the two.
     pipeline : Pipeline, optional
     channels : sequence of str, optional
 
@@ -420,7 +423,10 @@ def measure_objects(images: Any, labels: Mapping[str, Any], pipeline: Pipeline |
             raise ValueError(f"labels[{name!r}]: labels must be >= 0")
         checked[name] = array.astype(xp.int32)
     if "Cytoplasm" not in checked:
-        checked["Cytoplasm"] = xp.where(checked["Nuclei"] > 0, 0, checked["Cells"]).astype(xp.int32)
+        from ..segmentation import identify_tertiary
+
+        checked["Cytoplasm"] = identify_tertiary(checked["Cells"], checked["Nuclei"],
+                                                 shrink_primary=pipeline.cells.shrink_primary)
     n = max(int(checked["Nuclei"].max()), int(checked["Cells"].max())) if checked["Nuclei"].size else 0
     clock = _Clock(ns)
     intensity = {name: to_intensity(image, pipeline.images.rescale) for name, image in raw.items()}

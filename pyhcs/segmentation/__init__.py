@@ -3,7 +3,7 @@
 numpy in -> CPU, numpy out; cupy in -> GPU, cupy out.
 """
 
-from .identify import identify_primary, identify_secondary
+from .identify import identify_primary, identify_secondary, identify_tertiary
 from .propagate import propagate
 
-__all__ = ["identify_primary", "identify_secondary", "propagate"]
+__all__ = ["identify_primary", "identify_secondary", "identify_tertiary", "propagate"]

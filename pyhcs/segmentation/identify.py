@@ -35,7 +35,7 @@ from ._fill_holes import fill_labeled_holes, relabel_consecutive
 from ._maxima import local_maxima
 from ._threshold import as_unit_float, check_threshold_settings, threshold_image
 
-__all__ = ["identify_primary", "identify_secondary"]
+__all__ = ["identify_primary", "identify_secondary", "identify_tertiary"]
 
 PRIMARY_METHODS = ("threshold", "fcn")
 SECONDARY_METHODS = (
@@ -632,3 +632,77 @@ def identify_secondary(
     if _flag(return_threshold, "return_threshold"):
         return nuclei, cells, cytoplasm, float(threshold)
     return nuclei, cells, cytoplasm
+
+
+# --------------------------------------------------------------------------------------------
+# IdentifyTertiaryObjects
+# --------------------------------------------------------------------------------------------
+
+
+def _outline(labels: Any, ns: Namespace) -> Any:
+    """Pixels of ``labels`` with an 8-neighbour of another value, and every image-border pixel
+    (``centrosome.outline.outline``), as a boolean image."""
+    xp = ns.xp
+    different = xp.zeros(labels.shape, dtype=bool)
+    pairs = (
+        ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+        ((slice(1, None), slice(1, None)), (slice(None, -1), slice(None, -1))),
+        ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))),
+    )
+    for first, second in pairs:
+        changed = labels[first] != labels[second]
+        different[first] |= changed
+        different[second] |= changed
+    different[0, :] = True
+    different[-1, :] = True
+    different[:, 0] = True
+    different[:, -1] = True
+    return different
+
+
+def identify_tertiary(secondary_labels: Any, primary_labels: Any, *,
+                      shrink_primary: bool = True) -> Any:
+    r"""The region of each secondary object outside its primary object, as CellProfiler's
+    IdentifyTertiaryObjects (cells minus nuclei = cytoplasm).
+
+    :math:`T = S` except where the primary object lies: with ``shrink_primary`` (CellProfiler's
+    default) the primary objects are first shrunk by their one-pixel outline, so the outline
+    stays in the tertiary object. The outline of a label image is every labelled pixel with an
+    8-neighbour of another value, plus every pixel on the image border
+    (``centrosome.outline.outline``). Tertiary object k is numbered as secondary object k
+    (it may be empty).
+
+    Parameters
+    ----------
+    secondary_labels, primary_labels : (H, W) integer arrays
+        Cells and nuclei (0 = background), numpy or cupy.
+    shrink_primary : bool, default True
+
+    Returns
+    -------
+    ndarray of int32, shape (H, W)
+        On the input's device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cells = np.zeros((7, 7), np.int32); cells[1:6, 1:6] = 1
+    >>> nuclei = np.zeros((7, 7), np.int32); nuclei[2:5, 2:5] = 1
+    >>> identify_tertiary(cells, nuclei)[3]        # the nucleus' centre pixel only is removed
+    array([0, 1, 1, 0, 1, 1, 0], dtype=int32)
+    >>> identify_tertiary(cells, nuclei, shrink_primary=False)[3]
+    array([0, 1, 0, 0, 0, 1, 0], dtype=int32)
+    """
+    ns = namespace_for(secondary_labels, primary_labels,
+                       names=("secondary_labels", "primary_labels"))
+    secondary = check_labels(secondary_labels, ns, "secondary_labels")
+    primary = check_labels(primary_labels, ns, "primary_labels")
+    if secondary.shape != primary.shape:
+        raise ValueError(f"primary_labels: shape {primary.shape} differs from secondary_labels' "
+                         f"{secondary.shape}")
+    shrink_primary = _flag(shrink_primary, "shrink_primary")
+    removed = primary > 0
+    if shrink_primary:
+        removed &= ~_outline(primary, ns)
+    return ns.xp.where(removed, 0, secondary).astype(ns.xp.int32)

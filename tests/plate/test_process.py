@@ -6,7 +6,7 @@ import pytest
 from pyhcs.datasets import synthetic_field
 from pyhcs.features import haralick, hog_objects, regionprops_table, zernike
 from pyhcs.plate import Pipeline, measure_objects, process_field, to_intensity
-from pyhcs.segmentation import identify_primary, identify_secondary
+from pyhcs.segmentation import identify_primary, identify_secondary, identify_tertiary
 
 CHANNELS = ["DNA", "Actin"]
 
@@ -46,8 +46,9 @@ def test_segmentation_equals_direct_calls(field, result):
     pipeline = Pipeline()
     dna, actin = (to_intensity(c) for c in field.image)
     seeds, threshold = identify_primary(dna, return_threshold=True, **pipeline.nuclei.arguments())
-    nuclei, cells, cytoplasm, cells_threshold = identify_secondary(
+    nuclei, cells, _, cells_threshold = identify_secondary(
         actin, seeds, return_threshold=True, **pipeline.cells.arguments())
+    cytoplasm = identify_tertiary(cells, nuclei)
     np.testing.assert_array_equal(result.labels["Nuclei"], nuclei)
     np.testing.assert_array_equal(result.labels["Cells"], cells)
     np.testing.assert_array_equal(result.labels["Cytoplasm"], cytoplasm)
@@ -200,3 +201,26 @@ def test_bad_input_names_the_argument(field):
     with pytest.raises(ValueError, match="shape"):
         measure_objects(image, {"Nuclei": np.zeros((3, 3), np.int32),
                                 "Cells": np.zeros((3, 3), np.int32)}, channels=CHANNELS)
+
+
+def test_cytoplasm_is_cellprofilers_identify_tertiary(result):
+    """IdentifyTertiaryObjects with shrink_primary: cells minus the nuclei without their
+    outline (centrosome.outline.outline, image-border pixels included)."""
+    from conftest import require_reference
+
+    outline = require_reference("centrosome.outline").outline
+    nuclei, cells = result.labels["Nuclei"], result.labels["Cells"]
+    expected = cells.copy()
+    expected[(nuclei > 0) & (outline(nuclei) == 0)] = 0
+    np.testing.assert_array_equal(result.labels["Cytoplasm"], expected)
+    unshrunk = identify_tertiary(cells, nuclei, shrink_primary=False)
+    np.testing.assert_array_equal(unshrunk, np.where(nuclei > 0, 0, cells))
+    # objects on the image border: border pixels are outline, so they stay
+    border = np.zeros((6, 6), np.int32)
+    border[0:3, 0:3] = 1
+    np.testing.assert_array_equal(identify_tertiary(border, border),
+                                  np.where(outline(border) > 0, border, 0))
+    with pytest.raises(ValueError, match="primary_labels: shape"):
+        identify_tertiary(cells, nuclei[:5])
+    with pytest.raises(TypeError, match="shrink_primary"):
+        identify_tertiary(cells, nuclei, shrink_primary="yes")
