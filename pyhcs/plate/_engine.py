@@ -632,18 +632,21 @@ def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
 
 def _assemble(outputs: _Outputs, plate: Plate, schemas: _Schemas) -> None:
     """image.parquet, errors.parquet and profiles.parquet from the finished wells' parts."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     finished = [w for w in plate.wells if outputs.done(w)]
     for kind, name, schema in (("image", "image.parquet", schemas.image_schema()),
                                ("errors", "errors.parquet", schemas.errors_schema()),
                                ("profile", "profiles.parquet", schemas.profile_schema())):
-        tables = [pq.read_table(outputs.part(w, kind)) for w in finished
-                  if outputs.part(w, kind).is_file()]
-        table = pa.concat_tables([t.cast(schema) for t in tables]) if tables \
-            else schema.empty_table()
-        _write_parquet(outputs.out / name, table)
+        def write(tmp: Path, kind=kind, schema=schema) -> None:
+            # one well's part at a time: memory stays that of one part, whatever the plate
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+                for well in finished:
+                    part = outputs.part(well, kind)
+                    if part.is_file():
+                        writer.write_table(pq.read_table(part).cast(schema))
+
+        _atomic_write(outputs.out / name, write)
 
 
 def run(
