@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pyhcs-mem-") as tmp:
+        # a first, small run fills numba's cache, so neither measured process compiles
+        # (compiling alone takes a few hundred MiB)
+        measure(2, args.size, 1, args.device, Path(tmp))
         rows = [measure(n, args.size, args.fields, args.device, Path(tmp)) for n in (96, 384)]
     print(f"{'wells':>6}{'fields':>8}{'cells':>8}{'seconds':>9}{'peak RSS MiB':>14}")
     for row in rows:

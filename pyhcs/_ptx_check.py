@@ -23,6 +23,7 @@ GPU_KERNEL_MODULES = (
     "pyhcs.segmentation._propagate_gpu",
     "pyhcs.features._geometry_gpu",
     "pyhcs.segmentation._maxima",
+    "pyhcs.illumination._median_gpu",
 )
 
 

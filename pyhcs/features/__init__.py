@@ -3,14 +3,22 @@
 numpy in -> CPU kernels, numpy out; cupy in -> GPU kernels, cupy out.
 """
 
+from ._objects import ObjectIndex
 from .geometry import convex_hull, minimum_enclosing_circle
 from .hog import hog, hog_feature_size, hog_objects, hog_objects_array
 from .regionprops import PROPERTIES, regionprops_table
+from .texture import (
+    HARALICK_FEATURES,
+    glcm,
+    glcm_props,
+    haralick,
+    haralick_array,
+    quantize_gray_levels,
+)
 from .zernike import zernike, zernike_array, zernike_indexes, zernike_moments
-from .texture import HARALICK_FEATURES, glcm, glcm_props, haralick, haralick_array, quantize_gray_levels
 
 __all__ = [
-    "regionprops_table", "PROPERTIES", "minimum_enclosing_circle", "convex_hull",
+    "ObjectIndex", "regionprops_table", "PROPERTIES", "minimum_enclosing_circle", "convex_hull",
     "glcm", "glcm_props", "haralick", "haralick_array", "quantize_gray_levels", "HARALICK_FEATURES",
     "zernike", "zernike_array", "zernike_indexes", "zernike_moments",
     "hog", "hog_objects", "hog_objects_array", "hog_feature_size",

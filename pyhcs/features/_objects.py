@@ -122,3 +122,259 @@ def gather(values: Any, rows: RowSelection, ns: Namespace) -> Any:
         return picked
     shape = (-1,) + (1,) * (picked.ndim - 1)
     return ns.xp.where(rows.found.reshape(shape), picked.astype(ns.xp.float64), np.nan)
+
+
+class ObjectIndex:
+    r"""The objects of one label image, indexed once and shared by every measurement.
+
+    Every per-object family groups the pixels of each object before it measures; an
+    ``ObjectIndex`` does that grouping once per label image, on the label image's device, and
+    every family accepts it in place of the label image (``labels=`` of
+    :func:`regionprops_table`, :func:`haralick`, :func:`zernike`, :func:`hog_objects` and their
+    array forms), so measuring one compartment in several channels and scales pays for the
+    grouping once. Results are identical to passing the label image.
+
+    What it holds, each computed on first use and then kept (the slots at construction):
+
+    - ``slots``: the accumulator slot of every pixel (the label itself for dense labels; sparse,
+      huge labels are renumbered, see :class:`ObjectSlots`);
+    - ``offsets`` / ``pixels``: every object's pixels grouped together, a CSR by slot: slot
+      :math:`s` owns the flat (raster) pixel indices ``pixels[offsets[s]:offsets[s + 1]]``, in
+      raster order, and ``area``, the pixel count of every slot (one counting-sort pass);
+    - :meth:`geometry`: centroid sums and bounding boxes (one pass);
+    - :meth:`row_runs`: the same grouping as horizontal runs (CPU);
+    - :meth:`circles`: CellProfiler's minimum enclosing circles of the present objects.
+
+    A family asks only for what it needs (``regionprops_table`` without an image reads
+    :meth:`geometry` and never builds the CSR), so a one-off call costs what it cost before.
+
+    Parameters
+    ----------
+    labels : (H, W) or (Z, H, W) integer array, numpy or cupy
+        0 is background; labels need not be contiguous; a label with several pieces is one
+        object.
+
+    Attributes
+    ----------
+    labels : integer array
+        The validated label image (unchanged dtype, on its device).
+    shape : tuple of int
+    slots : ObjectSlots
+    n_slots : int
+        Slots, background (slot 0) included.
+    area, offsets, pixels, present, object_labels : int64 arrays
+        See the properties.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyhcs.features import ObjectIndex, regionprops_table
+    >>> labels = np.array([[0, 3, 3], [7, 0, 3]], dtype=np.int32)
+    >>> objects = ObjectIndex(labels)
+    >>> objects.object_labels.tolist(), objects.area[[3, 7]].tolist()
+    ([3, 7], [3, 1])
+    >>> objects.pixels[objects.offsets[3]:objects.offsets[4]].tolist()  # raster order
+    [1, 2, 5]
+    >>> regionprops_table(objects, properties=("label", "area"))["area"].tolist()
+    [3.0, 1.0]
+    """
+
+    def __init__(self, labels: Any):
+        from .._backend import namespace_for
+        from .._validate import check_labels
+
+        if isinstance(labels, ObjectIndex):
+            raise TypeError("labels: already an ObjectIndex")
+        ns = namespace_for(labels, names=("labels",))
+        labels = check_labels(labels, ns, "labels", ndim=(2, 3))
+        xp = ns.xp
+        self._ns = ns
+        self.labels = labels
+        self.shape = tuple(int(s) for s in labels.shape)
+        self.slots = object_slots(labels, ns)
+        self.n_slots = int(self.slots.n_slots)
+        self.flat_ids = xp.ascontiguousarray(self.slots.ids, dtype=xp.int32).ravel()
+        self._cache: dict[str, Any] = {}
+
+    def _csr(self) -> tuple[Any, Any, Any]:
+        if "csr" not in self._cache:
+            self._cache["csr"] = _pixels_by_object(self.flat_ids, self.n_slots, self._ns)
+        return self._cache["csr"]
+
+    @property
+    def offsets(self) -> Any:
+        """int64 (n_slots + 1,): slot ``s`` owns ``pixels[offsets[s]:offsets[s + 1]]``."""
+        return self._csr()[1]
+
+    @property
+    def pixels(self) -> Any:
+        """int64 (object pixels,): flat pixel indices grouped by slot, raster order within."""
+        return self._csr()[2]
+
+    @property
+    def area(self) -> Any:
+        """int64 (n_slots,): pixels per slot; ``area[0] == 0`` (background not counted)."""
+        if "csr" in self._cache:
+            return self._cache["csr"][0]
+        if "geometry" in self._cache:
+            return self._cache["geometry"][0]
+        return self._csr()[0]
+
+    @property
+    def present(self) -> Any:
+        """int64 (n_objects,): the slots of the labels present, in ascending label order."""
+        if "present" not in self._cache:
+            xp = self._ns.xp
+            self._cache["present"] = (xp.nonzero(self.area[1:] > 0)[0] + 1).astype(xp.int64)
+        return self._cache["present"]
+
+    @property
+    def object_labels(self) -> Any:
+        """int64 (n_objects,): the labels present, ascending (the default rows of a table)."""
+        return self.slots.labels_of(self.present, self._ns).astype(self._ns.xp.int64)
+
+    @property
+    def ns(self) -> Namespace:
+        """The array namespace (device) of the index."""
+        return self._ns
+
+    @property
+    def ids(self) -> Any:
+        """The int32 slot image, C-contiguous, in the label image's shape."""
+        return self.flat_ids.reshape(self.shape)
+
+    @property
+    def n_objects(self) -> int:
+        """Number of labels present."""
+        return int(self.present.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"ObjectIndex(shape={self.shape}, n_objects={self.n_objects}, "
+                f"device={self._ns.device!r})")
+
+    def rows(self, index: Any | None) -> RowSelection:
+        """The rows of a table: present labels ascending, or the labels of ``index``."""
+        if index is None:
+            return RowSelection(self.object_labels, self.present, None)
+        return select_rows(self.slots, self.area, index, self._ns)
+
+    def _check_2d(self, what: str) -> None:
+        if len(self.shape) != 2:
+            raise ValueError(f"labels: {what} needs a 2-D label image, got shape {self.shape}")
+
+    def geometry(self) -> tuple[Any, ...]:
+        """Per-slot ``(area, sum_r, sum_c, min_r, min_c, max_r, max_c)`` of a 2-D image.
+
+        int64 counts and coordinate sums, int32 inclusive bounds (``min`` = INT32_MAX and
+        ``max`` = -1 for empty slots); one pass, kept.
+        """
+        if "geometry" not in self._cache:
+            self._check_2d("geometry")
+            from .regionprops import _accumulate
+
+            xp = self._ns.xp
+            outputs = _accumulate(self.ids, xp.zeros((1, 1), dtype=xp.float64), False,
+                                  self.n_slots, self._ns)
+            self.keep_geometry(outputs[:7])
+        return self._cache["geometry"]
+
+    def keep_geometry(self, geometry: tuple[Any, ...]) -> None:
+        """Keep the geometry a kernel computed on the way (the first seven per-slot arrays of
+        the region-properties accumulation); the first one kept stays."""
+        if "geometry" not in self._cache:
+            area = geometry[0]
+            area[0] = 0  # the GPU kernel counts every pixel; the background is not an object
+            self._cache["geometry"] = tuple(geometry)
+
+    def row_runs(self) -> tuple[Any, ...]:
+        """The grouping as horizontal runs (CPU, 2-D): ``(offsets, rows, starts, stops, area)``.
+
+        The runs of slot ``s`` are ``offsets[s]:offsets[s + 1]``, in raster order; run ``q``
+        covers columns ``starts[q]:stops[q]`` of row ``rows[q]``. Kept after the first call.
+        """
+        if "runs" not in self._cache:
+            self._check_2d("row runs")
+            if self._ns.target != "cpu":
+                raise ValueError("row_runs: the run form is built on the CPU only")
+            from . import _zernike_cpu
+
+            with _zernike_cpu.threads_for(self.flat_ids.size, _zernike_cpu.RUN_PIXELS_PER_THREAD):
+                self._cache["runs"] = _zernike_cpu.object_runs(self.ids, self.n_slots)
+        return self._cache["runs"]
+
+    def circles(self) -> tuple[Any, Any]:
+        """CellProfiler's minimum enclosing circles of the present objects (2-D).
+
+        ``(centers (n_objects, 2), radii (n_objects,))`` float64 on the index's device, rows in
+        ``object_labels`` order; an exact tie is broken as centrosome breaks it, over all
+        present objects at once, so a circle never depends on which rows a table asks for.
+        """
+        if "circles" not in self._cache:
+            self._check_2d("minimum enclosing circles")
+            from .geometry import circles_of_objects, minimum_enclosing_circle
+
+            xp = self._ns.xp
+            if self._ns.target == "cpu":
+                centers, radii = minimum_enclosing_circle(self.labels, index=self.object_labels)
+            else:  # only the objects' column extremes go to the host, not the label image
+                centers, radii = circles_of_objects(
+                    self.ids, self.row_of_slot(), self.n_objects, self._ns)
+            self._cache["circles"] = (xp.asarray(centers, dtype=xp.float64),
+                                      xp.asarray(radii, dtype=xp.float64))
+        return self._cache["circles"]
+
+    def row_of_slot(self) -> Any:
+        """int32 (n_slots,): 1..n_objects for the present slots in label order, 0 elsewhere."""
+        if "row_of_slot" not in self._cache:
+            xp = self._ns.xp
+            row_of_slot = xp.zeros(self.n_slots, xp.int32)
+            row_of_slot[self.present] = xp.arange(1, self.n_objects + 1, dtype=xp.int32)
+            self._cache["row_of_slot"] = row_of_slot
+        return self._cache["row_of_slot"]
+
+
+def _pixels_by_object(ids: Any, n_slots: int, ns: Namespace) -> tuple[Any, Any, Any]:
+    """Every object's pixels in raster order: ``(area, offsets, pixels)`` (a CSR by slot)."""
+    if ns.target == "cpu":
+        from ._glcm_cpu import pixels_by_object
+
+        return pixels_by_object(ids, n_slots)
+    xp = ns.xp
+    area = xp.bincount(ids, minlength=n_slots).astype(xp.int64)
+    area[0] = 0
+    foreground = xp.flatnonzero(ids)
+    # unique keys, so the order does not depend on the sort's stability
+    keys = ids[foreground].astype(xp.int64) * ids.size + foreground
+    pixels = (xp.sort(keys) % ids.size).astype(xp.int64)
+    offsets = xp.zeros(n_slots + 1, dtype=xp.int64)
+    offsets[2:] = xp.cumsum(area[1:])  # background pixels are not listed
+    return area, offsets, pixels
+
+
+def as_object_index(labels: Any, ns: Namespace, name: str = "labels", ndim=2) -> ObjectIndex:
+    """``labels`` itself when it is an :class:`ObjectIndex` (checked: device, ``ndim``), else
+    a new index of the label image (validated by :class:`ObjectIndex`)."""
+    if isinstance(labels, ObjectIndex):
+        if labels.ns.device != ns.device or labels.ns.target != ns.target:
+            raise TypeError(f"{name}: the ObjectIndex was built for {_where(labels.ns)} but the "
+                            f"other arrays are for {_where(ns)}; build it where they are")
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if len(labels.shape) not in allowed:
+            raise ValueError(f"{name}: expected a {' or '.join(f'{d}-D' for d in allowed)} label "
+                             f"image, got an ObjectIndex of shape {labels.shape}")
+        return labels
+    from .._validate import check_labels
+
+    check_labels(labels, ns, name, ndim=ndim)
+    return ObjectIndex(ns.asarray(labels))
+
+
+def _where(ns: Namespace) -> str:
+    if ns.simulated:
+        return "the simulated GPU"
+    return "the GPU" if ns.target == "cuda" else "the CPU"
+
+
+def label_array(labels: Any) -> Any:
+    """The label image of ``labels`` (itself, or an :class:`ObjectIndex`'s), for dispatch."""
+    return labels.labels if isinstance(labels, ObjectIndex) else labels

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import Namespace, launch_config, namespace_for, to_numpy
-from .._validate import check_image, check_int, check_int_pair, check_labels
+from .._validate import check_image, check_int, check_int_pair
 from ._hog_common import BLOCK_NORMS, ORIENTATION_CHUNK, edge_directions
 
 __all__ = ["hog", "hog_objects", "hog_objects_array", "hog_feature_size"]
@@ -400,7 +400,7 @@ def hog_objects_array(
     Parameters
     ----------
     image : (H, W) real array, or (H, W, C) with ``channel_axis`` in ``hog_kwargs``
-    labels : (H, W) integer array
+    labels : (H, W) integer array, or ObjectIndex
         0 is background.
     crop : int or (int, int)
         Crop size (rows, columns).
@@ -433,11 +433,13 @@ def hog_objects_array(
         raise TypeError(f"hog_objects got unexpected keyword arguments {sorted(hog_kwargs)}")
     _grid(crop, pixels_per_cell, cells_per_block, what=f"crop {crop}")
 
+    from ._objects import as_object_index, label_array
     from .regionprops import regionprops_table
 
-    ns = namespace_for(image, labels, names=("image", "labels"))
+    ns = namespace_for(image, label_array(labels), names=("image", "labels"))
     xp = ns.xp
-    labels = check_labels(labels, ns, "labels", ndim=2)
+    objects = as_object_index(labels, ns, "labels", ndim=2)
+    labels = objects.labels
     image_ndim = 2 if channel_axis is None else 3
     image = check_image(image, ns, "image", ndim=image_ndim)
     if channel_axis is not None:
@@ -448,7 +450,7 @@ def hog_objects_array(
             f"{tuple(labels.shape)}; they must be equal"
         )
 
-    table = regionprops_table(labels, properties=("label", "area", "centroid"), index=index)
+    table = regionprops_table(objects, properties=("label", "area", "centroid"), index=index)
     row_labels = table["label"]
     rows = xp.nonzero(table["area"] > 0)[0]  # NaN (absent) rows stay NaN
     # nearest pixel to the centroid, halves rounded up
@@ -525,8 +527,9 @@ def hog_objects(
     ----------
     image : (H, W) real array, numpy or cupy
         Or (H, W, C) with ``channel_axis`` in ``hog_kwargs``.
-    labels : (H, W) integer array
-        0 is background; labels need not be contiguous.
+    labels : (H, W) integer array, or ObjectIndex
+        0 is background; labels need not be contiguous. An :class:`ObjectIndex` shares the
+        centroids with the other measurements of the objects.
     crop : int or (int, int)
         Crop size (rows, columns); it must hold at least one HOG block.
     image_name : str

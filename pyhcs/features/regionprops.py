@@ -7,8 +7,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from .._backend import Namespace, launch_config, namespace_for
-from .._validate import check_image, check_labels
-from ._objects import ObjectSlots, gather, object_slots, select_rows
+from .._validate import check_image
+from ._objects import as_object_index, gather, label_array
 
 __all__ = ["regionprops_table", "PROPERTIES"]
 
@@ -73,9 +73,10 @@ def regionprops_table(
 
     Parameters
     ----------
-    labels : (H, W) integer array, numpy or cupy
+    labels : (H, W) integer array, numpy or cupy, or ObjectIndex
         Label image; 0 is background, labels need not be contiguous, a label made of several
-        pieces is one object.
+        pieces is one object. An :class:`ObjectIndex` of it shares the object grouping (and
+        the shape properties) with every other measurement of the same objects.
     image : (H, W) real array, optional
         Intensity image for the ``intensity_*`` properties (any integer, float or bool dtype;
         NaN and inf are rejected).
@@ -126,28 +127,27 @@ def regionprops_table(
     ([1, 5], [2.0, 1.0], [3.0, 7.0])
     """
     properties = _check_properties(properties, image)
-    ns = namespace_for(labels, image, names=("labels", "image"))
-    labels = check_labels(labels, ns, "labels", ndim=2)
+    ns = namespace_for(label_array(labels), image, names=("labels", "image"))
+    objects = as_object_index(labels, ns, "labels", ndim=2)
     xp = ns.xp
     with_image = image is not None
     if with_image:
-        image = check_image(image, ns, "image", shape=labels.shape, ndim=2)
+        image = check_image(image, ns, "image", shape=objects.shape, ndim=2)
         image_dtype = np.dtype(image.dtype)
         if ns.target == "cpu" and image_dtype in _CPU_NATIVE_DTYPES:
             # the CPU kernel reads these directly (one compiled specialisation each)
             image = xp.ascontiguousarray(image)
         else:
             image = xp.ascontiguousarray(image, dtype=xp.float64)
+        (area, sum_r, sum_c, min_r, min_c, max_r, max_c, isum, imin, imax) = _accumulate(
+            objects.ids, image, with_image, objects.n_slots, ns
+        )
+        objects.keep_geometry((area, sum_r, sum_c, min_r, min_c, max_r, max_c))
     else:
         image_dtype = None
-        image = xp.zeros((1, 1), dtype=xp.float64)
-
-    slots: ObjectSlots = object_slots(labels, ns)
-    ids = xp.ascontiguousarray(slots.ids)
-    (area, sum_r, sum_c, min_r, min_c, max_r, max_c, isum, imin, imax) = _accumulate(
-        ids, image, with_image, slots.n_slots, ns
-    )
-    rows = select_rows(slots, area, index, ns)
+        # the shape properties are the index's own, computed once per label image
+        area, sum_r, sum_c, min_r, min_c, max_r, max_c = objects.geometry()
+    rows = objects.rows(index)
     count = gather(area, rows, ns).astype(xp.float64)
 
     table: dict[str, Any] = {}

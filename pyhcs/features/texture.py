@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from .._backend import Namespace, launch_config, namespace_for, to_numpy
-from .._validate import check_image, check_int, check_labels, check_ndim
+from .._validate import check_image, check_int, check_ndim
 from . import _haralick_math
-from ._objects import ObjectSlots, RowSelection, object_slots, select_rows
+from ._objects import ObjectIndex, RowSelection, as_object_index, label_array
 
 __all__ = [
     "HARALICK_FEATURES",
@@ -404,14 +404,15 @@ def haralick_array(
     >>> bool(np.isnan(features[1]).all())  # a one-column object has no horizontal pair
     True
     """
-    ns = namespace_for(image, labels, names=("image", "labels"))
+    ns = namespace_for(image, label_array(labels), names=("image", "labels"))
     xp = ns.xp
     image = check_image(image, ns, "image", ndim=(2, 3))
+    objects: ObjectIndex | None = None
     if labels is not None:
-        labels = check_labels(labels, ns, "labels", ndim=(2, 3))
-        if labels.shape != image.shape:
+        objects = as_object_index(labels, ns, "labels", ndim=(2, 3))
+        if objects.shape != tuple(image.shape):
             raise ValueError(
-                f"labels has shape {tuple(labels.shape)} but image has shape "
+                f"labels has shape {objects.shape} but image has shape "
                 f"{tuple(image.shape)}; they must be equal"
             )
     elif index is not None:
@@ -456,10 +457,8 @@ def haralick_array(
             pixels = xp.arange(levels.size, dtype=xp.int64)
             ignore_zeros = False
         else:
-            slots: ObjectSlots = object_slots(labels, ns)
-            ids = xp.ascontiguousarray(slots.ids).ravel()
-            area, offsets, pixels = _pixels_by_object(ids, slots.n_slots, ns)
-            rows = select_rows(slots, area, index, ns)
+            ids, offsets, pixels = objects.flat_ids, objects.offsets, objects.pixels
+            rows = objects.rows(index)
             ignore_zeros = True
         row_slots = xp.ascontiguousarray(rows.slots, dtype=xp.int64)
         features, empty = _haralick_launch(
@@ -478,23 +477,6 @@ def haralick_array(
         fill_rows = fill
     features = xp.where(blank[:, None, None], fill_rows, features)
     return features, rows.labels.astype(xp.int64)
-
-
-def _pixels_by_object(ids: Any, n_slots: int, ns: Namespace) -> tuple[Any, Any, Any]:
-    """Every object's pixels in raster order: ``(area, offsets, pixels)`` (a CSR by slot)."""
-    if ns.target == "cpu":
-        from ._glcm_cpu import pixels_by_object
-
-        return pixels_by_object(ids, n_slots)
-    xp = ns.xp
-    area = xp.bincount(ids, minlength=n_slots).astype(xp.int64)
-    foreground = xp.flatnonzero(ids)
-    # unique keys, so the order does not depend on the sort's stability
-    keys = ids[foreground].astype(xp.int64) * ids.size + foreground
-    pixels = (xp.sort(keys) % ids.size).astype(xp.int64)
-    offsets = xp.zeros(n_slots + 1, dtype=xp.int64)
-    offsets[2:] = xp.cumsum(area[1:])  # background pixels are not listed
-    return area, offsets, pixels
 
 
 def _haralick_launch(
@@ -577,9 +559,10 @@ def haralick(
     image : (H, W) or (Z, H, W) array
         Intensities: bool, integers, or floats in [-1, 1] (``img_as_ubyte``'s rules). A 3-D
         image is a volume (13 directions), as in CellProfiler.
-    labels : integer array of the same shape, optional
+    labels : integer array of the same shape, or ObjectIndex, optional
         0 is background; labels need not be contiguous; a label with several pieces is one
-        object.
+        object. An :class:`ObjectIndex` shares its pixel grouping with the other
+        measurements of the same objects.
     scale : int
         Pixel distance of the pairs (>= 1).
     gray_levels : int

@@ -18,9 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._backend import Namespace, launch_config, namespace_for, to_numpy
-from .._validate import check_image, check_int, check_labels
-from ._objects import ObjectSlots, RowSelection, gather, object_slots, select_rows
-from .geometry import circles_of_objects, minimum_enclosing_circle
+from .._validate import check_image, check_int
+from ._objects import RowSelection, as_object_index, gather, label_array
 
 __all__ = [
     "zernike",
@@ -267,9 +266,10 @@ def zernike_array(
 
     Parameters
     ----------
-    labels : (H, W) integer array, numpy or cupy
+    labels : (H, W) integer array, numpy or cupy, or ObjectIndex
         Label image, 0 = background. Labels need not be contiguous; a label made of several
-        pieces is one object, and holes are not filled.
+        pieces is one object, and holes are not filled. An :class:`ObjectIndex` shares its
+        grouping and minimum enclosing circles with the other measurements of the objects.
     image : (H, W) real array, optional (keyword only)
         Intensity image for the intensity-weighted moments, used as given (no rescaling).
     degree : int
@@ -297,44 +297,35 @@ def zernike_array(
     >>> result.shape.round(6)  # the 4 corners lie on the circle and r^2 rounds above 1
     array([[0.848826, 0.      , 0.15719 , 0.      ]])
     """
-    ns = namespace_for(labels, image, names=("labels", "image"))
-    labels = check_labels(labels, ns, "labels", ndim=2)
+    ns = namespace_for(label_array(labels), image, names=("labels", "image"))
+    objects = as_object_index(labels, ns, "labels", ndim=2)
     degree = _check_degree(degree)
     xp = ns.xp
     with_image = image is not None
     if with_image:
-        image = _image_for_kernel(check_image(image, ns, "image", shape=labels.shape, ndim=2), ns)
+        image = _image_for_kernel(check_image(image, ns, "image", shape=objects.shape, ndim=2),
+                                  ns)
     tables = _tables(degree)
 
-    slots: ObjectSlots = object_slots(labels, ns)
-    ids = xp.ascontiguousarray(slots.ids, dtype=xp.int32)
-    runs = None
-    if ns.target == "cpu":
-        runs = _object_runs_cpu(ids, slots.n_slots)
-        area = runs[4]
-    else:
-        area = xp.bincount(ids.ravel(), minlength=slots.n_slots)
-        area[0] = 0
+    ids = objects.ids
+    runs = objects.row_runs() if ns.target == "cpu" else None
+    area = runs[4] if runs is not None else objects.area
 
     # the circles of all present objects, in the order CellProfiler asks for them (ascending
     # labels): centrosome breaks exact ties with one sort over all objects, so the circle of an
     # object must not depend on `index`
-    present = xp.nonzero(area[1:] > 0)[0] + 1  # slots, ascending labels
-    n_objects = int(present.shape[0])
+    present = objects.present
+    n_objects = objects.n_objects
     object_slot = xp.concatenate([xp.zeros(1, xp.int64), present.astype(xp.int64)])
-    row_of_slot = xp.zeros(slots.n_slots, xp.int32)
-    row_of_slot[present] = xp.arange(1, n_objects + 1, dtype=xp.int32)
-    if ns.target == "cpu":
-        centers, radii = minimum_enclosing_circle(labels, index=slots.labels_of(present, ns))
-    else:  # only the objects' column extremes go to the host, not the label image
-        centers, radii = circles_of_objects(ids, row_of_slot, n_objects, ns)
+    row_of_slot = objects.row_of_slot()
+    centers, radii = objects.circles()
     nan = xp.full(1, np.nan, xp.float64)
-    ci = xp.concatenate([nan, xp.asarray(centers[:, 0], xp.float64)])
-    cj = xp.concatenate([nan, xp.asarray(centers[:, 1], xp.float64)])
-    radius = xp.concatenate([nan, xp.asarray(radii, xp.float64)])
+    ci = xp.concatenate([nan, centers[:, 0]])
+    cj = xp.concatenate([nan, centers[:, 1]])
+    radius = xp.concatenate([nan, radii])
 
     # the table rows, as object rows (0, the background, where a label of `index` is absent)
-    selection = select_rows(slots, area, index, ns)
+    selection = objects.rows(index)
     rows = RowSelection(selection.labels, row_of_slot[selection.slots].astype(xp.int64),
                         selection.found)
     summed_rows, summed_radius = row_of_slot, radius
@@ -388,7 +379,7 @@ def zernike(
 
     Parameters
     ----------
-    labels : (H, W) integer array, numpy or cupy
+    labels : (H, W) integer array, numpy or cupy, or ObjectIndex
         Label image, 0 = background. Labels need not be contiguous; a label made of several
         pieces is one object, and holes are not filled.
     image : (H, W) real array, optional (keyword only, so an integer image is never taken

@@ -20,7 +20,7 @@ This package is the only one that knows about plates, wells and files; the kerne
 import it.
 """
 
-from ._engine import RunSummary, run
+from ._engine import RunSummary, illumination_functions, run
 from ._errors import FieldReadError, PlateError
 from ._open import FORMATS, detect_format, open_plate
 from ._pipeline import Pipeline
@@ -38,6 +38,7 @@ __all__ = [
     "PlateError",
     "RunSummary",
     "detect_format",
+    "illumination_functions",
     "measure_objects",
     "normalize_well",
     "open_plate",

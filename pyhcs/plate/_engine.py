@@ -37,12 +37,13 @@ from ._pipeline import Pipeline
 from ._plate import Plate
 from ._process import FieldResult, process_field
 
-__all__ = ["RunSummary", "run", "OUTPUT_FILES"]
+__all__ = ["RunSummary", "illumination_functions", "run", "OUTPUT_FILES"]
 
 #: What a run writes under ``out/``.
 OUTPUT_FILES = ("objects", "image.parquet", "profiles.parquet", "errors.parquet", "run.json")
 _PARTS = "parts"
 _LABELS = "labels"
+_ILLUMINATION = "illumination"
 _STAGES_ENGINE = ("ExecutionTime_Read", "ExecutionTime_Upload", "ExecutionTime_Download",
                   "ExecutionTime_Total")
 #: Per-object columns that identify objects rather than describe them (not profiled).
@@ -249,7 +250,11 @@ class _Outputs:
         self.objects = out / "objects"
         self.parts = out / _PARTS
         self.labels = out / _LABELS
+        self.illumination = out / _ILLUMINATION
         self.manifest = out / "run.json"
+
+    def illumination_file(self, channel: str) -> Path:
+        return self.illumination / f"{channel}.npy"
 
     def objects_file(self, well: str) -> Path:
         return self.objects / f"{well}.parquet"
@@ -265,12 +270,13 @@ class _Outputs:
             folder.mkdir(parents=True, exist_ok=True)
             for stale in folder.glob(".*.tmp"):  # left by a killed run
                 stale.unlink()
-        if self.labels.is_dir():
-            for stale in self.labels.glob(".*.tmp"):
-                stale.unlink()
+        for folder in (self.labels, self.illumination):
+            if folder.is_dir():
+                for stale in folder.glob(".*.tmp"):
+                    stale.unlink()
 
     def clear(self) -> None:
-        for name in ("objects", _PARTS, _LABELS):
+        for name in ("objects", _PARTS, _LABELS, _ILLUMINATION):
             shutil.rmtree(self.out / name, ignore_errors=True)
         for name in ("image.parquet", "profiles.parquet", "errors.parquet", "run.json"):
             (self.out / name).unlink(missing_ok=True)
@@ -305,7 +311,9 @@ class _Schemas:
         self.plate = plate
         # an empty field on the run's device: its tables have every column and no row
         blank = ns.asarray(np.zeros((len(plate.channels), 64, 64), plate.dtype))
-        empty = process_field(blank, pipeline, channels=plate.channels)
+        unit = {name: ns.asarray(np.ones((64, 64), np.float32))
+                for name in pipeline.illumination.channels}
+        empty = process_field(blank, pipeline, channels=plate.channels, illumination=unit)
         cells = empty.single_cell()
         self.cell_columns = [c for c in cells.columns if c != "ObjectNumber"]
         self.int_columns = {c for c in self.cell_columns
@@ -582,6 +590,7 @@ def _check_channels(plate: Plate, pipeline: Pipeline) -> None:
     for module in ("Intensity", "Texture", "HOG"):
         checks.append((f"measure.{module}.images",
                        list(getattr(pipeline.measure, module).images)))
+    checks.append(("illumination.channels", list(pipeline.illumination.channels)))
     for key, names in checks:
         for name in names:
             if name not in available:
@@ -630,6 +639,10 @@ def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     _atomic_write(path, write)
 
 
+_ASSEMBLY_GROUP_BYTES = 32 << 20
+_ASSEMBLY_COMPACT_PARTS = 64
+
+
 def _assemble(outputs: _Outputs, plate: Plate, schemas: _Schemas) -> None:
     """image.parquet, errors.parquet and profiles.parquet from the finished wells' parts."""
     import pyarrow.parquet as pq
@@ -639,14 +652,211 @@ def _assemble(outputs: _Outputs, plate: Plate, schemas: _Schemas) -> None:
                                ("errors", "errors.parquet", schemas.errors_schema()),
                                ("profile", "profiles.parquet", schemas.profile_schema())):
         def write(tmp: Path, kind=kind, schema=schema) -> None:
-            # one well's part at a time: memory stays that of one part, whatever the plate
+            # Parts are read one at a time and written in row groups of about
+            # _ASSEMBLY_GROUP_BYTES: memory stays bounded whatever the plate, and the writer's
+            # metadata (one entry per row group and column, kept until the file closes) does
+            # not grow with the number of wells, as one row group per well would make it.
+            import pyarrow as pa
+
+            # A part is a few rows of hundreds of columns, so its arrays' fixed overhead
+            # outweighs its data: every _ASSEMBLY_COMPACT_PARTS parts are combined into one
+            # chunk per column.
+            buffered: list = []
             with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
                 for well in finished:
                     part = outputs.part(well, kind)
-                    if part.is_file():
-                        writer.write_table(pq.read_table(part).cast(schema))
+                    if not part.is_file():
+                        continue
+                    buffered.append(pq.read_table(part).cast(schema))
+                    if len(buffered) >= _ASSEMBLY_COMPACT_PARTS:
+                        buffered = [pa.concat_tables(buffered).combine_chunks()]
+                        if buffered[0].nbytes >= _ASSEMBLY_GROUP_BYTES:
+                            writer.write_table(buffered.pop())
+                if buffered:
+                    writer.write_table(pa.concat_tables(buffered))
 
         _atomic_write(outputs.out / name, write)
+
+
+# ---------------------------------------------------------------------- illumination
+@dataclass
+class _IlluminationPass:
+    """What the first pass made: the functions (host float32) and which fields it used."""
+
+    functions: dict[str, np.ndarray]
+    fields: int
+    failed: list[dict[str, Any]]
+
+
+def _illumination_fields(plate: Plate, sample: int) -> list[tuple[str, Any]]:
+    """Every field of the plate, or ``sample`` of them evenly spaced in plate order."""
+    every = list(plate.fields)
+    if sample == 0 or sample >= len(every):
+        return every
+    positions = np.unique(np.round(np.linspace(0, len(every) - 1, sample)).astype(np.int64))
+    return [every[i] for i in positions]
+
+
+def _illumination_pass(plate: Plate, pipeline: Pipeline, device_impl, workers: int,
+                       progress: bool, log: Callable[[str], None]) -> _IlluminationPass:
+    """CorrectIlluminationCalculate over the plate: read, accumulate in plate order, smooth."""
+    from ..illumination import IlluminationAccumulator
+    from ._process import to_intensity
+
+    settings = pipeline.illumination
+    position = {name: i for i, name in enumerate(plate.channels)}
+    accumulators = {name: IlluminationAccumulator() for name in settings.channels}
+    chosen = _illumination_fields(plate, settings.sample)
+    items = [_Field(w, s, 0) for w, s in chosen]
+    failed: list[dict[str, Any]] = []
+    bar = None
+    if progress and items:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), unit="field", desc="pyhcs illumination", file=sys.stderr,
+                   dynamic_ncols=True, smoothing=0.1)
+    reader = _Reader(plate, device_impl, workers, depth=workers + 2)
+    try:
+        for item in reader.fields(items):  # in plate order: the float32 sums' order is fixed
+            if item.error is None:
+                device_impl.upload(item)
+                device_impl.wait(item)
+                try:
+                    for name, accumulator in accumulators.items():
+                        accumulator.add(to_intensity(item.device_image[position[name]],
+                                                     pipeline.images.rescale))
+                except Exception as exc:
+                    item.error = exc
+                item.device_image = None
+            reader.release(item)
+            if item.error is not None:  # a bad field is left out of the mean, and recorded
+                failed.append({"well": item.well, "site": _json_site(item.site),
+                               "error": f"{type(item.error).__name__}: {item.error}"})
+                log(f"illumination: {item.well} site {item.site} left out: {item.error}")
+            if bar is not None:
+                bar.update(1)
+    finally:
+        reader.close()
+        if bar is not None:
+            bar.close()
+    used = len(items) - len(failed)
+    if used == 0:
+        raise PlateError(f"illumination: none of the {len(items)} fields chosen for the "
+                         f"illumination functions of plate {plate.name!r} could be read")
+    functions = {name: to_numpy(acc.result(**settings.arguments())).astype(np.float32,
+                                                                          copy=False)
+                 for name, acc in accumulators.items()}
+    return _IlluminationPass(functions, used, failed)
+
+
+def _json_site(site: Any) -> Any:
+    return int(site) if isinstance(site, (int, np.integer)) else str(site)
+
+
+def illumination_functions(
+    plate: Plate | str | os.PathLike,
+    pipeline: Pipeline | str | os.PathLike | None = None,
+    *,
+    device: str = "auto",
+    workers: int | None = None,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    r"""The illumination function of every channel a pipeline corrects, over a whole plate.
+
+    CellProfiler's CorrectIlluminationCalculate with "Regular" intensity and "All" images, one
+    per channel of ``pipeline.illumination.channels``: the fields (every field of the plate,
+    or ``illumination.sample`` of them evenly spaced) are loaded as the pipeline loads them
+    (:func:`to_intensity`), summed in plate order in float32 and averaged, the average is
+    smoothed and rescaled (:meth:`pyhcs.illumination.IlluminationAccumulator.result` with the
+    section's settings). :func:`run` calls this in a first pass and saves the functions as
+    ``illumination/<channel>.npy``; :func:`process_field` takes them as ``illumination=``.
+    Only the running sums are held, never the fields. An unreadable field is left out (and
+    logged).
+
+    Parameters
+    ----------
+    plate : Plate or path
+    pipeline : Pipeline or path to a TOML file, optional
+    device : {"auto", "cpu", "cuda"}
+        Where the sums and the smoothing run.
+    workers : int, optional
+        Reader threads (default ``min(4, CPU count)``).
+    progress : bool
+        A progress bar on standard error.
+
+    Returns
+    -------
+    dict of str to (H, W) float32 numpy array
+        Empty when the pipeline corrects no channel.
+
+    Raises
+    ------
+    PlateError
+        A corrected channel is not among the plate's, or no chosen field could be read.
+    """
+    from ._open import open_plate
+
+    if not isinstance(plate, Plate):
+        plate = open_plate(plate)
+    pipeline = _as_pipeline(pipeline)
+    workers = _check_workers(workers)
+    _check_channels(plate, pipeline)
+    if not pipeline.illumination.channels:
+        return {}
+    ns = namespace_for_device(device)
+    log = _logger(True)
+    device_impl = _CudaDevice(ns, None, log) if ns.device == "cuda" else _HostDevice(ns)
+    try:
+        return _illumination_pass(plate, pipeline, device_impl, workers, progress, log).functions
+    finally:
+        device_impl.close()
+
+
+def _as_pipeline(pipeline: Pipeline | str | os.PathLike | None) -> Pipeline:
+    if pipeline is None:
+        return Pipeline()
+    if isinstance(pipeline, Pipeline):
+        return pipeline
+    return Pipeline.load(pipeline)
+
+
+def _check_workers(workers: int | None) -> int:
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return workers
+
+
+def _load_or_compute_illumination(outputs: "_Outputs", plate: Plate, pipeline: Pipeline,
+                                  device_impl, workers: int, progress: bool,
+                                  log: Callable[[str], None], previous: dict | None
+                                  ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The run's illumination functions: those saved by an earlier run of the same pipeline
+    on the same plate (a resumed run corrects with the very same functions), else computed
+    and saved. Returns the functions and their run.json entry."""
+    channels = list(pipeline.illumination.channels)
+    if not channels:
+        return {}, {}
+    files = {name: outputs.illumination_file(name) for name in channels}
+    if previous and all(path.is_file() for path in files.values()):
+        functions = {name: np.load(path) for name, path in files.items()}
+        shapes = {tuple(f.shape) for f in functions.values()}
+        if shapes == {tuple(plate.field_shape[1:])} and \
+                all(f.dtype == np.float32 for f in functions.values()):
+            return functions, previous
+        log("illumination: the saved functions do not fit the plate; computing them again")
+    computed = _illumination_pass(plate, pipeline, device_impl, workers, progress, log)
+    outputs.illumination.mkdir(parents=True, exist_ok=True)
+    for name, function in computed.functions.items():
+        def write(tmp: Path, function=function) -> None:
+            with open(tmp, "wb") as handle:
+                np.save(handle, function)
+
+        _atomic_write(files[name], write)
+    entry = {"channels": channels, "fields": computed.fields, "failed": computed.failed,
+             "files": {name: str(path.relative_to(outputs.out)) for name, path in files.items()}}
+    return computed.functions, entry
 
 
 def run(
@@ -706,7 +916,11 @@ def run(
     - ``profiles.parquet``: per well, a ``median`` and a ``mean`` row
       (``Metadata_Aggregation``) of every feature, with ``Metadata_Object_Count``;
     - ``errors.parquet``: the failed fields and why; ``run.json``: the pipeline, versions,
-      device, plate, timings.
+      device, plate, timings;
+    - with ``pipeline.illumination.channels``: ``illumination/<channel>.npy``, the float32
+      illumination functions of a first pass over the whole plate (whatever ``wells`` says:
+      :func:`illumination_functions`), by which every field is divided; a resumed run reuses
+      them.
 
     A field that fails (unreadable file, an error inside a kernel) is recorded and the run
     goes on. Every file is written under a temporary name and renamed; a well's objects file
@@ -717,14 +931,8 @@ def run(
     start = time.perf_counter()
     if not isinstance(plate, Plate):
         plate = open_plate(plate)
-    if pipeline is None:
-        pipeline = Pipeline()
-    elif not isinstance(pipeline, Pipeline):
-        pipeline = Pipeline.load(pipeline)
-    if workers is None:
-        workers = min(4, os.cpu_count() or 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    pipeline = _as_pipeline(pipeline)
+    workers = _check_workers(workers)
     if gpu_memory is not None and (isinstance(gpu_memory, bool) or not isinstance(gpu_memory, int)
                                    or gpu_memory <= 0):
         raise ValueError(f"gpu_memory must be a positive number of bytes, got {gpu_memory!r}")
@@ -757,6 +965,15 @@ def run(
 
     log = _logger(quiet or progress)
     device_impl = _CudaDevice(ns, gpu_memory, log) if ns.device == "cuda" else _HostDevice(ns)
+    try:
+        functions, illumination_entry = _load_or_compute_illumination(
+            outputs, plate, pipeline, device_impl, workers, progress and not quiet, log,
+            None if manifest is None else manifest.get("illumination"))
+    except BaseException:
+        device_impl.close()
+        raise
+    # uploaded once; every field is corrected on the device
+    illumination = {name: ns.asarray(function) for name, function in functions.items()}
     schemas = _Schemas(plate, pipeline, ns)
 
     skipped = [w for w in selected if outputs.done(w)]
@@ -776,6 +993,7 @@ def run(
         "versions": _versions(),
         "device": _device_description(ns),
         "command": sys.argv,
+        "illumination": illumination_entry,
         "runs": [] if manifest is None else manifest.get("runs", []),
     }
     _write_manifest(outputs.manifest, manifest)
@@ -802,11 +1020,11 @@ def run(
                 device_impl.upload(item)
             if pending is not None:
                 _finish(pending, pipeline, plate, device_impl, reader, writer, totals,
-                        counters, bar, log)
+                        counters, bar, log, illumination)
             pending = item
         if pending is not None:
             _finish(pending, pipeline, plate, device_impl, reader, writer, totals, counters,
-                    bar, log)
+                    bar, log, illumination)
         writer.put(None)
         writer.join()
         if writer.failure is not None:
@@ -846,7 +1064,7 @@ def run(
 
 def _finish(item: _Field, pipeline: Pipeline, plate: Plate, device_impl, reader: _Reader,
             writer: _Writer, totals: dict[str, float], counters: dict[str, int], bar,
-            log: Callable[[str], None]) -> None:
+            log: Callable[[str], None], illumination: dict[str, Any]) -> None:
     """Compute one uploaded field and hand its host results to the writer."""
     started = time.perf_counter()
     error = item.error
@@ -856,7 +1074,8 @@ def _finish(item: _Field, pipeline: Pipeline, plate: Plate, device_impl, reader:
         device_impl.wait(item)
         for attempt in (0, 1):
             try:
-                result = process_field(item.device_image, pipeline, channels=plate.channels)
+                result = process_field(item.device_image, pipeline, channels=plate.channels,
+                                       illumination=illumination)
                 break
             except Exception as exc:  # one field's failure never stops the run
                 if attempt == 0 and device_impl.recover(exc):

@@ -4,6 +4,8 @@ A :class:`Pipeline` names everything :func:`pyhcs.plate.process_field` does to a
 
 - ``images``: how integer pixels become intensities (CellProfiler 5: ``x / max of dtype`` in
   float32);
+- ``illumination``: which channels are corrected for uneven illumination (CellProfiler's
+  CorrectIlluminationCalculate over the plate, then CorrectIlluminationApply);
 - ``nuclei``: :func:`pyhcs.segmentation.identify_primary` on one channel;
 - ``cells``: :func:`pyhcs.segmentation.identify_secondary` on another (cells and cytoplasm);
 - ``measure``: per CellProfiler module (AreaShape, Intensity, Texture, plus HOG), the
@@ -32,6 +34,7 @@ __all__ = [
     "AreaShapeSettings",
     "CellsSettings",
     "HOGSettings",
+    "IlluminationSettings",
     "ImageSettings",
     "IntensitySettings",
     "MeasureSettings",
@@ -65,6 +68,33 @@ class ImageSettings:
         "integer pixels -> intensities: 'dtype' divides by the dtype's maximum in float32 "
         "(65535 for uint16), as CellProfiler 5's 'Image bit-depth'; a number divides by it "
         "(CellProfiler's manual intensity range)")
+
+
+@dataclass(frozen=True)
+class IlluminationSettings:
+    channels: tuple[str, ...] = _setting(
+        (), "channels corrected for uneven illumination: CellProfiler's "
+        "CorrectIlluminationCalculate ('Regular' intensity, 'All' images: the mean of the "
+        "plate's fields, computed in a first pass and saved as illumination/<channel>.npy), "
+        "then CorrectIlluminationApply ('Divide', results clipped to [0, 1]); [] = none")
+    smoothing: str = _setting("median", "smoothing of the mean image: CellProfiler's 'Median "
+                              "Filter', 'Gaussian Filter', 'Smooth to Average' or none",
+                              ("median", "gaussian", "average", "none"))
+    filter_size: str | float = _setting(
+        "automatic", "smoothing filter size: 'automatic' (min(30, longest side / 40)), "
+        "'object size' (object_width * 2.35 / 3.5) or a size in pixels")
+    object_width: float = _setting(10.0, "typical object diameter in pixels, for "
+                                   "filter_size = 'object size'")
+    rescale: str = _setting("yes", "rescale the function: 'yes' divides by its robust minimum "
+                            "(the 2% point) so it is >= 1, 'median' by its median, 'no' keeps "
+                            "it", ("yes", "median", "no"))
+    sample: int = _setting(0, "fields averaged: 0 = every field of the plate (CellProfiler's "
+                           "'All'), n = n fields evenly spaced over the plate")
+
+    def arguments(self) -> dict[str, Any]:
+        """Keyword arguments of :meth:`pyhcs.illumination.IlluminationAccumulator.result`."""
+        return {"smoothing": self.smoothing, "filter_size": self.filter_size,
+                "object_width": self.object_width, "rescale": self.rescale}
 
 
 def _segmentation_arguments(section: Any) -> dict[str, Any]:
@@ -207,6 +237,8 @@ class Pipeline:
     """
 
     images: ImageSettings = _section(ImageSettings, "how images enter the pipeline")
+    illumination: IlluminationSettings = _section(
+        IlluminationSettings, "illumination correction (CorrectIlluminationCalculate / Apply)")
     nuclei: NucleiSettings = _section(NucleiSettings, "nuclei: IdentifyPrimaryObjects")
     cells: CellsSettings = _section(CellsSettings, "cells and cytoplasm: "
                                     "IdentifySecondaryObjects, IdentifyTertiaryObjects")
@@ -356,7 +388,7 @@ def _check(condition: bool, key: str, message: str) -> None:
 
 
 def _validate(pipeline: Pipeline) -> None:
-    for section_name in ("images", "nuclei", "cells", "output"):
+    for section_name in ("images", "illumination", "nuclei", "cells", "output"):
         _validate_section(getattr(pipeline, section_name), section_name)
     for module in fields(pipeline.measure):
         _validate_section(getattr(pipeline.measure, module.name), f"measure.{module.name}")
@@ -364,6 +396,18 @@ def _validate(pipeline: Pipeline) -> None:
     _check(rescale == "dtype" or (isinstance(rescale, (int, float))
                                   and not isinstance(rescale, bool) and rescale > 0),
            "images.rescale", f"must be 'dtype' or a positive number, got {rescale!r}")
+    illumination = pipeline.illumination
+    size = illumination.filter_size
+    _check(size in ("automatic", "object size") or (
+        isinstance(size, (int, float)) and not isinstance(size, bool) and 0 < size < 1e6),
+        "illumination.filter_size", f"must be 'automatic', 'object size' or a positive number, "
+        f"got {size!r}")
+    _check(illumination.object_width > 0, "illumination.object_width", "must be > 0")
+    _check(illumination.sample >= 0, "illumination.sample", "must be >= 0 (0 = every field)")
+    _check(len(set(illumination.channels)) == len(illumination.channels)
+           and all(isinstance(c, str) and c for c in illumination.channels),
+           "illumination.channels", f"must be distinct channel names, got "
+           f"{list(illumination.channels)}")
     size_range = pipeline.nuclei.size_range
     low, high = size_range if len(size_range) == 2 else (0, 0)
     _check(isinstance(low, int) and isinstance(high, int) and 1 <= low <= high,
@@ -405,6 +449,10 @@ def _validate(pipeline: Pipeline) -> None:
                    f"must be channel names, got {name!r}")
 
 
+#: settings that are a word or a number
+_STR_OR_NUMBER = {("images", "rescale"), ("illumination", "filter_size")}
+
+
 def _validate_section(section: Any, where: str) -> None:
     for spec in fields(section):
         value = getattr(section, spec.name)
@@ -415,7 +463,7 @@ def _validate_section(section: Any, where: str) -> None:
             _check(value in choices, key, f"must be one of {list(choices)}, got {value!r}")
         if isinstance(default, bool):
             _check(isinstance(value, bool), key, f"must be true or false, got {value!r}")
-        elif isinstance(default, str) and spec.name != "rescale":
+        elif isinstance(default, str) and (where, spec.name) not in _STR_OR_NUMBER:
             _check(isinstance(value, str), key, f"must be a string, got {value!r}")
         elif isinstance(default, (int, float)):
             _check(isinstance(value, (int, float)) and not isinstance(value, bool), key,

@@ -147,6 +147,58 @@ class _Clock:
         self._start = now
 
 
+def _check_illumination(illumination: Mapping[str, Any] | None, pipeline: Pipeline,
+                        raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The illumination functions of the pipeline's corrected channels, checked."""
+    corrected = list(pipeline.illumination.channels)
+    names = list(raw)
+    for name in corrected:
+        if name not in raw:
+            raise ValueError(f"pipeline illumination.channels: channel {name!r} is not among "
+                             f"the field's channels {names}")
+    if illumination is None:
+        illumination = {}
+    if not isinstance(illumination, Mapping):
+        raise TypeError("illumination: expected a mapping of channel name to (H, W) "
+                        "illumination function")
+    extra = [k for k in illumination if k not in corrected]
+    if extra:
+        raise ValueError(f"illumination: a function for {extra[0]!r}, which the pipeline does "
+                         f"not correct (illumination.channels = {corrected})")
+    missing = [c for c in corrected if c not in illumination]
+    if missing:
+        raise ValueError(f"illumination: the pipeline corrects {corrected} but no function was "
+                         f"given for {missing[0]!r}; compute them over the plate with "
+                         "pyhcs.plate.illumination_functions(plate, pipeline)")
+    first = next(iter(raw.values()))
+    functions = {}
+    for name in corrected:
+        function = illumination[name]
+        namespace_for(function, first, names=(f"illumination[{name!r}]", "images"))
+        if tuple(function.shape) != tuple(first.shape):
+            raise ValueError(f"illumination[{name!r}]: shape {tuple(function.shape)} differs "
+                             f"from the images' {tuple(first.shape)}")
+        if np.dtype(function.dtype).kind != "f":
+            raise TypeError(f"illumination[{name!r}]: expected a float illumination function, "
+                            f"got {function.dtype}")
+        functions[name] = function
+    return functions
+
+
+def _intensities(raw: Mapping[str, Any], pipeline: Pipeline, functions: Mapping[str, Any],
+                 clock: "_Clock") -> dict[str, Any]:
+    """Load (CellProfiler's float32 intensities), then CorrectIlluminationApply."""
+    from ..illumination import correct_illumination
+
+    intensity = {name: to_intensity(image, pipeline.images.rescale) for name, image in raw.items()}
+    clock.lap("Load")
+    if functions:
+        for name, function in functions.items():
+            intensity[name] = correct_illumination(intensity[name], function)
+        clock.lap("CorrectIlluminationApply")
+    return intensity
+
+
 def _measured_channels(requested: Sequence[str], available: Sequence[str], key: str) -> list[str]:
     if not requested:
         return list(available)
@@ -158,13 +210,17 @@ def _measured_channels(requested: Sequence[str], available: Sequence[str], key: 
 
 
 def process_field(images: Any, pipeline: Pipeline | None = None, *,
-                  channels: Sequence[str] | None = None) -> FieldResult:
+                  channels: Sequence[str] | None = None,
+                  illumination: Mapping[str, Any] | None = None) -> FieldResult:
     r"""Segment and measure one field, as the plate engine does.
 
     Steps (each timed as ``ExecutionTime_<stage>``):
 
     1. ``Load``: every channel becomes float32 intensities (:func:`to_intensity`, CellProfiler
-       5's ``x / 65535`` for uint16), which every later step sees;
+       5's ``x / 65535`` for uint16), which every later step sees; then
+       ``CorrectIlluminationApply`` for the channels of ``pipeline.illumination.channels``:
+       :func:`pyhcs.illumination.correct_illumination`, the intensity divided by the
+       channel's illumination function and clipped to [0, 1];
     2. ``IdentifyPrimaryObjects``: :func:`pyhcs.segmentation.identify_primary` on
        ``pipeline.nuclei.channel``;
     3. ``IdentifySecondaryObjects``: :func:`pyhcs.segmentation.identify_secondary` on
@@ -197,6 +253,11 @@ def process_field(images: Any, pipeline: Pipeline | None = None, *,
         The settings; default :class:`Pipeline()`.
     channels : sequence of str, optional
         The channel names of a (C, H, W) array, in order (``plate.channels``).
+    illumination : mapping of str to (H, W) float array, optional
+        The illumination function of every channel the pipeline corrects, on the images'
+        device (:func:`pyhcs.plate.illumination_functions` computes them over a plate, as
+        CellProfiler's CorrectIlluminationCalculate does). Required exactly when
+        ``pipeline.illumination.channels`` is not empty.
 
     Returns
     -------
@@ -237,9 +298,9 @@ def process_field(images: Any, pipeline: Pipeline | None = None, *,
     for module in ("Intensity", "Texture", "HOG"):
         _measured_channels(getattr(pipeline.measure, module).images, names,
                            f"measure.{module}.images")
+    functions = _check_illumination(illumination, pipeline, raw)
     clock = _Clock(ns)
-    intensity = {name: to_intensity(image, pipeline.images.rescale) for name, image in raw.items()}
-    clock.lap("Load")
+    intensity = _intensities(raw, pipeline, functions, clock)
 
     nuclei_settings = pipeline.nuclei.arguments()
     if pipeline.nuclei.method == "fcn":
@@ -265,7 +326,7 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     """The measurements of ``pipeline.measure`` on float32 intensities and aligned labels."""
     import pandas as pd
 
-    from ..features import haralick, hog_objects, regionprops_table, zernike
+    from ..features import ObjectIndex, haralick, hog_objects, regionprops_table, zernike
 
     names = list(intensity)
     measure = pipeline.measure
@@ -281,10 +342,12 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     object_numbers = pd.Index(index, name="ObjectNumber")
 
     columns: dict[str, dict[str, np.ndarray]] = {c: {} for c in COMPARTMENTS}
+    # one object index per label image, shared by every measurement of that compartment
+    objects = {c: ObjectIndex(labels[c]) for c in COMPARTMENTS}
     # Location and the object links, for every compartment (CellProfiler's Identify modules).
     geometry = {}
     for compartment in COMPARTMENTS:
-        props = regionprops_table(labels[compartment], properties=("area", "centroid", "bbox"),
+        props = regionprops_table(objects[compartment], properties=("area", "centroid", "bbox"),
                                   index=index)
         geometry[compartment] = {k: to_numpy(v) for k, v in props.items()}
         table = columns[compartment]
@@ -316,7 +379,7 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
         table["AreaShape_Center_X"] = g["centroid-1"]
         table["AreaShape_Center_Y"] = g["centroid-0"]
         if measure.AreaShape.zernike_degree >= 0:
-            shape = zernike(labels[compartment], degree=measure.AreaShape.zernike_degree,
+            shape = zernike(objects[compartment], degree=measure.AreaShape.zernike_degree,
                             index=index)
             table.update({k: shape[k].to_numpy() for k in shape.columns})
     clock.lap("MeasureObjectSizeShape")
@@ -325,7 +388,7 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
         table = columns[compartment]
         for channel in intensity_channels:
             props = regionprops_table(
-                labels[compartment], intensity[channel],
+                objects[compartment], intensity[channel],
                 properties=("area", "intensity_sum", "intensity_min", "intensity_max"),
                 index=index)
             props = {k: to_numpy(v) for k, v in props.items()}
@@ -343,7 +406,7 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     for channel in texture_channels if texture.objects or texture.image_texture else ():
         for scale in texture.scales:
             for compartment in texture.objects:
-                table = haralick(intensity[channel], labels[compartment], scale=scale,
+                table = haralick(intensity[channel], objects[compartment], scale=scale,
                                  gray_levels=texture.gray_levels, image_name=channel,
                                  on_empty="zero", index=index)
                 columns[compartment].update({k: table[k].to_numpy() for k in table.columns})
@@ -357,7 +420,7 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     for compartment in hog.objects:
         for channel in hog_channels:
             table = hog_objects(
-                intensity[channel], labels[compartment], hog.crop, image_name=channel,
+                intensity[channel], objects[compartment], hog.crop, image_name=channel,
                 mask_others=hog.mask_others, index=index, orientations=hog.orientations,
                 pixels_per_cell=(hog.pixels_per_cell,) * 2,
                 cells_per_block=(hog.cells_per_block,) * 2)
@@ -370,7 +433,8 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
 
 
 def measure_objects(images: Any, labels: Mapping[str, Any], pipeline: Pipeline | None = None, *,
-                    channels: Sequence[str] | None = None) -> FieldResult:
+                    channels: Sequence[str] | None = None,
+                    illumination: Mapping[str, Any] | None = None) -> FieldResult:
     """Measure given objects as :func:`process_field` measures its own (steps 1 and 4).
 
     For objects segmented elsewhere (CellProfiler's saved label images, a user's own model):
@@ -387,6 +451,8 @@ def measure_objects(images: Any, labels: Mapping[str, Any], pipeline: Pipeline |
         :func:`pyhcs.segmentation.identify_tertiary` of the two.
     pipeline : Pipeline, optional
     channels : sequence of str, optional
+    illumination : mapping of str to (H, W) float array, optional
+        As for :func:`process_field`.
 
     Returns
     -------
@@ -428,12 +494,12 @@ def measure_objects(images: Any, labels: Mapping[str, Any], pipeline: Pipeline |
         checked["Cytoplasm"] = identify_tertiary(checked["Cells"], checked["Nuclei"],
                                                  shrink_primary=pipeline.cells.shrink_primary)
     n = max(int(checked["Nuclei"].max()), int(checked["Cells"].max())) if checked["Nuclei"].size else 0
-    clock = _Clock(ns)
-    intensity = {name: to_intensity(image, pipeline.images.rescale) for name, image in raw.items()}
-    clock.lap("Load")
     for module in ("Intensity", "Texture", "HOG"):
         _measured_channels(getattr(pipeline.measure, module).images, list(raw),
                            f"measure.{module}.images")
+    functions = _check_illumination(illumination, pipeline, raw)
+    clock = _Clock(ns)
+    intensity = _intensities(raw, pipeline, functions, clock)
     tables, image_measurements = _measure(intensity, checked, pipeline, clock, n=n)
     image_measurements.update(clock.times)
     return FieldResult(tables=tables, image=image_measurements, labels=checked)

@@ -351,3 +351,65 @@ def test_gpu_engine_default_pipeline_on_a_plate(tmp_path):
     a, b = _objects(tmp_path / "cpu"), _objects(tmp_path / "gpu")
     assert len(a) == len(b) == cpu.cells
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_illumination_first_pass_saved_applied_and_reused(zarr_plate, tmp_path):
+    pd = _pd()
+    from pyhcs.illumination import calculate_illumination
+    from pyhcs.plate import illumination_functions, to_intensity
+
+    plate = open_plate(zarr_plate.source)
+    pipeline = Pipeline().replace(illumination={"channels": ("DNA", "Actin"),
+                                                "filter_size": 8})
+    out = tmp_path / "out"
+    summary = run(plate, pipeline, out=out, progress=False, wells="A01")
+    assert summary.errors == 0
+    saved = {c: np.load(out / "illumination" / f"{c}.npy") for c in ("DNA", "Actin")}
+    # the whole plate's fields, in plate order, whatever `wells` says
+    for position, channel in enumerate(plate.channels):
+        stack = np.stack([to_intensity(plate.read(w, s)[position]) for w, s in plate.fields])
+        expected = calculate_illumination(stack, filter_size=8)
+        assert saved[channel].dtype == np.float32 and saved[channel].min() >= 1.0
+        np.testing.assert_array_equal(saved[channel], expected)
+    functions = illumination_functions(plate, pipeline)
+    for channel in saved:
+        np.testing.assert_array_equal(functions[channel], saved[channel])
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["illumination"]["fields"] == len(plate) and not manifest["illumination"][
+        "failed"]
+    # the rows are process_field's with those functions
+    objects = _objects(out)
+    site = plate.sites("A01")[0]
+    direct = process_field(plate.read("A01", site), pipeline, channels=plate.channels,
+                           illumination=functions).single_cell()
+    rows = objects[objects["Metadata_Site"] == site]
+    np.testing.assert_array_equal(rows["Cells_Intensity_IntegratedIntensity_Actin"].to_numpy(),
+                                  direct["Cells_Intensity_IntegratedIntensity_Actin"].to_numpy())
+    image = pd.read_parquet(out / "image.parquet")
+    assert "ExecutionTime_CorrectIlluminationApply" in image.columns
+    # resuming (the other wells) reuses the saved functions instead of computing them again
+    stamp = (out / "illumination" / "DNA.npy").stat().st_mtime_ns
+    resumed = run(plate, pipeline, out=out, progress=False)
+    assert resumed.wells_skipped == ("A01",) and resumed.errors == 0
+    assert (out / "illumination" / "DNA.npy").stat().st_mtime_ns == stamp
+    # a sample of the fields
+    sampled = pipeline.replace(illumination={"sample": 2})
+    run(plate, sampled, out=tmp_path / "sampled", progress=False, wells="A01")
+    manifest = json.loads((tmp_path / "sampled" / "run.json").read_text())
+    assert manifest["illumination"]["fields"] == 2
+
+
+def test_illumination_pass_leaves_out_bad_fields(tmp_path):
+    synth = _plate(tmp_path / "plate", format="tiff", n_wells=2, n_fields=2)
+    plate = open_plate(synth.source)
+    with open(plate.locate("A02", 2)["DNA"][0], "r+b") as handle:
+        handle.truncate(200)
+    plate = open_plate(synth.source)
+    pipeline = Pipeline().replace(illumination={"channels": ("DNA",)})
+    summary = run(plate, pipeline, out=tmp_path / "out", progress=False)
+    assert summary.errors == 1
+    entry = json.loads((tmp_path / "out" / "run.json").read_text())["illumination"]
+    assert entry["fields"] == 3 and [f["well"] for f in entry["failed"]] == ["A02"]
+    missing = Pipeline().replace(illumination={"channels": ("Mito",)})
+    with pytest.raises(PlateError, match="illumination.channels names channel 'Mito'"):
+        run(plate, missing, out=tmp_path / "other", progress=False)

@@ -77,6 +77,13 @@ def test_missing_keys_take_defaults_and_fingerprints_differ():
     ("[measure.AreaShape]\nzernike_degree = 2.5", "zernike_degree must be an integer"),
     ("[images]\nrescale = 'auto'", "images.rescale"),
     ("[images]\nrescale = 0", "images.rescale"),
+    ("[illumination]\nfilter_size = 'big'", "illumination.filter_size"),
+    ("[illumination]\nfilter_size = -3", "illumination.filter_size"),
+    ("[illumination]\nsmoothing = 'splines'", "illumination.smoothing must be one of"),
+    ("[illumination]\nrescale = 'maybe'", "illumination.rescale must be one of"),
+    ("[illumination]\nsample = -1", "illumination.sample"),
+    ("[illumination]\nobject_width = 0", "illumination.object_width"),
+    ("[illumination]\nchannels = ['DNA', 'DNA']", "illumination.channels"),
     ("nuclei = 3", "nuclei must be a table"),
     ("[nuclei\n", "pipeline TOML"),
 ])
@@ -93,3 +100,15 @@ def test_pipeline_is_frozen_and_replace_checks_sections(tmp_path):
         pipeline.replace(nucleus={})
     with pytest.raises(ValueError, match="cannot read"):
         Pipeline.load(tmp_path / "absent.toml")
+
+
+def test_illumination_settings_round_trip():
+    pipeline = Pipeline().replace(illumination={"channels": ("DNA",), "filter_size": 12,
+                                                "smoothing": "gaussian", "sample": 40})
+    again = Pipeline.from_toml(pipeline.to_toml(comments=True))
+    assert again == pipeline and again.illumination.filter_size == 12
+    assert again.fingerprint() != Pipeline().fingerprint()
+    assert pipeline.illumination.arguments() == {
+        "smoothing": "gaussian", "filter_size": 12, "object_width": 10.0, "rescale": "yes"}
+    assert Pipeline().illumination.channels == ()  # off by default
+    assert "# channels corrected for uneven illumination" in Pipeline().to_toml(comments=True)

@@ -224,3 +224,47 @@ def test_cytoplasm_is_cellprofilers_identify_tertiary(result):
         identify_tertiary(cells, nuclei[:5])
     with pytest.raises(TypeError, match="shrink_primary"):
         identify_tertiary(cells, nuclei, shrink_primary="yes")
+
+
+def test_illumination_correction_divides_every_measured_image(field):
+    from pyhcs.illumination import correct_illumination
+
+    rng = np.random.default_rng(4)
+    function = (1.0 + rng.random(field.image.shape[1:])).astype(np.float32)
+    pipeline = Pipeline().replace(illumination={"channels": ("Actin",)})
+    corrected = process_field(field.image, pipeline, channels=CHANNELS,
+                              illumination={"Actin": function})
+    assert "ExecutionTime_CorrectIlluminationApply" in corrected.image
+    actin = correct_illumination(to_intensity(field.image[1]), function)
+    expected = measure_objects({"DNA": to_intensity(field.image[0]), "Actin": actin},
+                               corrected.labels)
+    for name in ("Cells", "Nuclei"):
+        for column in ("Intensity_IntegratedIntensity_Actin",
+                       "Texture_Contrast_Actin_3_00_256", "Intensity_MeanIntensity_DNA"):
+            np.testing.assert_array_equal(corrected.tables[name][column].to_numpy(),
+                                          expected.tables[name][column].to_numpy())
+    # the cells were grown in the corrected Actin image
+    seeds = identify_primary(to_intensity(field.image[0]), **pipeline.nuclei.arguments())
+    _, cells, _ = identify_secondary(actin, seeds, **pipeline.cells.arguments())
+    np.testing.assert_array_equal(corrected.labels["Cells"], cells)
+
+
+def test_illumination_functions_are_checked(field):
+    image = field.image
+    pipeline = Pipeline().replace(illumination={"channels": ("DNA",)})
+    ones = np.ones(image.shape[1:], np.float32)
+    with pytest.raises(ValueError, match="illumination: the pipeline corrects.*'DNA'"):
+        process_field(image, pipeline, channels=CHANNELS)
+    with pytest.raises(ValueError, match="illumination: a function for 'Actin'"):
+        process_field(image, pipeline, channels=CHANNELS,
+                      illumination={"DNA": ones, "Actin": ones})
+    with pytest.raises(ValueError, match=r"illumination\['DNA'\]: shape"):
+        process_field(image, pipeline, channels=CHANNELS, illumination={"DNA": ones[:5]})
+    with pytest.raises(TypeError, match=r"illumination\['DNA'\]: expected a float"):
+        process_field(image, pipeline, channels=CHANNELS,
+                      illumination={"DNA": ones.astype(np.uint8)})
+    with pytest.raises(ValueError, match="illumination.channels: channel 'Mito'"):
+        process_field(image, Pipeline().replace(illumination={"channels": ("Mito",)}),
+                      channels=CHANNELS, illumination={"Mito": ones})
+    with pytest.raises(ValueError, match="a function for 'DNA'"):
+        process_field(image, channels=CHANNELS, illumination={"DNA": ones})
