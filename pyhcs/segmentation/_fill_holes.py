@@ -19,7 +19,7 @@ is small and runs on the host (numba).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .. import _numba_cache
 from .._backend import Namespace, to_numpy
@@ -75,6 +75,133 @@ def _walk(first, neighbours, is_not_hole, adjacent, stack, n_stack, n_objects): 
                 n_stack += 1
 
 
+@njit(inline="always")
+def _node(labels, blabels, r, c, n_objects):  # pragma: no cover
+    """Region id of a pixel: its object, or n_objects + 1 + its background component."""
+    value = np.int64(labels[r, c])
+    if value != 0:
+        return value
+    b = np.int64(blabels[r, c])
+    return b + n_objects + 1 if b != 0 else 0
+
+
+@njit(parallel=True, cache=True)
+def _pair_keys_cpu(labels, blabels, n_objects, n_nodes):  # pragma: no cover
+    """``a * n_nodes + b`` for every 4-connected pixel pair of different regions, both ways
+    (with repeats): the region graph's edges, without an int64 copy of the image."""
+    height, width = labels.shape
+    per_row = np.zeros(height + 1, np.int64)
+    for r in prange(height):
+        n = 0
+        for c in range(width):
+            here = _node(labels, blabels, r, c, n_objects)
+            if c + 1 < width and _node(labels, blabels, r, c + 1, n_objects) != here:
+                n += 2
+            if r + 1 < height and _node(labels, blabels, r + 1, c, n_objects) != here:
+                n += 2
+        per_row[r + 1] = n
+    for r in range(height):
+        per_row[r + 1] += per_row[r]
+    keys = np.empty(per_row[height], np.int64)
+    for r in prange(height):
+        q = per_row[r]
+        for c in range(width):
+            here = _node(labels, blabels, r, c, n_objects)
+            if c + 1 < width:
+                other = _node(labels, blabels, r, c + 1, n_objects)
+                if other != here:
+                    keys[q] = here * n_nodes + other
+                    keys[q + 1] = other * n_nodes + here
+                    q += 2
+            if r + 1 < height:
+                other = _node(labels, blabels, r + 1, c, n_objects)
+                if other != here:
+                    keys[q] = here * n_nodes + other
+                    keys[q + 1] = other * n_nodes + here
+                    q += 2
+    return keys
+
+
+@njit(cache=True)
+def _edge_nodes_and_areas_cpu(labels, blabels, n_objects, n_nodes, with_areas):  # pragma: no cover
+    """The region ids on the image border (with repeats), and every region's pixel count."""
+    height, width = labels.shape
+    edge = np.empty(2 * (height + width), np.int64)
+    q = 0
+    for c in range(width):
+        edge[q] = _node(labels, blabels, 0, c, n_objects)
+        edge[q + 1] = _node(labels, blabels, height - 1, c, n_objects)
+        q += 2
+    for r in range(height):
+        edge[q] = _node(labels, blabels, r, 0, n_objects)
+        edge[q + 1] = _node(labels, blabels, r, width - 1, n_objects)
+        q += 2
+    areas = np.zeros(n_nodes if with_areas else 1, np.int64)
+    if with_areas:
+        for r in range(height):
+            for c in range(width):
+                areas[_node(labels, blabels, r, c, n_objects)] += 1
+    return edge[:q], areas
+
+
+@njit(parallel=True, cache=True)
+def _apply_lookup_cpu(labels, blabels, n_objects, lookup, mask, use_mask, out):  # pragma: no cover
+    height, width = labels.shape
+    for r in prange(height):
+        for c in range(width):
+            if use_mask and not mask[r, c]:
+                out[r, c] = labels[r, c]
+            else:
+                out[r, c] = lookup[_node(labels, blabels, r, c, n_objects)]
+
+
+def _fill_holes_cpu(labels, mask, max_hole_area):
+    """The CPU form of :func:`fill_labeled_holes`: the same graph, built in three passes over
+    the pixels without any image-sized temporary but the background's labels."""
+    from scipy import ndimage as ndi
+
+    labels = np.ascontiguousarray(labels)
+    background = labels == 0
+    if mask is not None:
+        background &= mask
+    blabels, count = ndi.label(background, structure=_FOUR_CONNECTED)
+    blabels = blabels.astype(np.int32, copy=False)
+    n_objects = int(labels.max()) if labels.size else 0
+    n_nodes = n_objects + int(count) + 2
+    edge, areas = _edge_nodes_and_areas_cpu(labels, blabels, n_objects, n_nodes,
+                                            max_hole_area is not None)
+    is_not_hole = np.zeros(n_nodes, np.uint8)
+    edge = np.unique(edge)
+    edge = edge[edge != 0]
+    is_not_hole[edge] = 1
+    stack = np.zeros(n_nodes + 1, np.int64)
+    stack[: edge.size] = edge
+    n_stack = int(edge.size)
+    adjacent = np.zeros(n_nodes, np.int64)
+    keys = np.unique(_pair_keys_cpu(labels, blabels, n_objects, n_nodes))
+    if keys.size:
+        source, target = keys // n_nodes, keys % n_nodes
+        first = np.zeros(n_nodes + 1, np.int64)
+        np.cumsum(np.bincount(source, minlength=n_nodes), out=first[1:])
+        if max_hole_area is not None:
+            large = np.flatnonzero((areas >= max_hole_area) & (areas > 0) & (is_not_hole == 0))
+            large = large[large > 0]
+            is_not_hole[large] = 1
+            stack[n_stack : n_stack + large.size] = large
+            n_stack += int(large.size)
+        _walk(first, target.astype(np.int64), is_not_hole, adjacent, stack, n_stack, n_objects)
+    lookup = np.arange(n_nodes, dtype=np.int64)
+    lookup[n_objects + 1 :] = 0
+    holes = is_not_hole == 0
+    lookup[holes] = adjacent[holes]
+    out = np.empty(labels.shape, labels.dtype)
+    use_mask = mask is not None
+    mask_array = np.ascontiguousarray(mask) if use_mask else np.zeros((1, 1), np.bool_)
+    _apply_lookup_cpu(labels, blabels, n_objects, lookup.astype(labels.dtype), mask_array,
+                      use_mask, out)
+    return out
+
+
 def fill_labeled_holes(labels, ns: Namespace, mask=None, max_hole_area: float | None = None):
     """Fill the holes of a label image as ``centrosome.cpmorphology.fill_labeled_holes`` does.
 
@@ -96,6 +223,8 @@ def fill_labeled_holes(labels, ns: Namespace, mask=None, max_hole_area: float | 
     -------
     ndarray, shape (H, W), the dtype of ``labels``
     """
+    if ns.target == "cpu" and labels.ndim == 2 and labels.size:
+        return _fill_holes_cpu(labels, mask, max_hole_area)
     xp, ndi = ns.xp, ns.ndimage
     dtype = labels.dtype
     values = labels.astype(xp.int64)

@@ -18,6 +18,7 @@ touching regions in hole filling.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -195,6 +196,24 @@ def _classify_pixels(image: Any, mask: Any, model: Any, ns: Namespace) -> Any:
     return ns.xp.where(mask, labeled, 0).astype(ns.xp.int32)
 
 
+def _distance_transform(foreground: Any, ns: Namespace) -> Any:
+    """``distance_transform_edt``: the parallel exact kernel on the CPU (scipy's values)."""
+    if ns.target == "cpu" and foreground.ndim == 2:
+        from ._distance import distance_transform_edt_cpu
+
+        return distance_transform_edt_cpu(foreground)
+    return ns.ndimage.distance_transform_edt(foreground)
+
+
+@functools.lru_cache(maxsize=2)
+def _tie_noise(shape: tuple[int, ...]) -> np.ndarray:
+    """CellProfiler's tie-breaking noise, ``RandomState(0).uniform(0, 0.001, shape)`` (kept per
+    shape: every field of a plate draws the same numbers)."""
+    noise = np.random.RandomState(0).uniform(0, 0.001, shape)
+    noise.flags.writeable = False
+    return noise
+
+
 def _declump(
     image, labeled, mask, ns, *, declump, watershed_method, size_range, filter_size,
     automatic_suppression, maxima_suppression_size, low_res_maxima, fill_holes,
@@ -221,10 +240,9 @@ def _declump(
             foreground = fill_labeled_holes(labeled, ns) > 0
         else:
             foreground = labeled > 0
-        distance = ndi.distance_transform_edt(foreground)
+        distance = _distance_transform(foreground, ns)
         # CellProfiler breaks ties with a little noise from numpy's seed 0
-        noise = np.random.RandomState(0).uniform(0, 0.001, tuple(labeled.shape))
-        distance = distance + xp.asarray(noise)
+        distance = distance + xp.asarray(_tie_noise(tuple(labeled.shape)))
         maxima = _maxima(distance, labeled, footprint, factor, ns)
 
     markers, _ = ndi.label(maxima, structure=_EIGHT_CONNECTED)
@@ -237,7 +255,7 @@ def _declump(
         surface = 1.0 - image
     else:  # shape
         if distance is None:
-            distance = ndi.distance_transform_edt(labeled > 0)
+            distance = _distance_transform(labeled > 0, ns)
         surface = -distance
         surface = surface - surface.min()
     return _watershed_cpu(ns, surface, markers, labeled != 0)

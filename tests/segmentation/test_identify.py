@@ -140,6 +140,22 @@ def test_fill_labeled_holes_equals_centrosome():
             np.testing.assert_array_equal(got, expected, err_msg=f"case {t}")
 
 
+def test_fill_labeled_holes_array_path_equals_cpu_kernels():
+    """The array-namespace path (the GPU's, here on numpy) equals the CPU kernels."""
+    from pyhcs._backend import Namespace
+
+    ns = _cpu_namespace()
+    array_ns = Namespace(np, "cuda", simulated=True)
+    rng = np.random.default_rng(1)
+    for t in range(80):
+        labels = _random_labels(rng, t)
+        for kwargs in ({}, {"mask": labels == 0}, {"max_hole_area": 5}):
+            got = fill_labeled_holes(labels, array_ns, **kwargs)
+            expected = fill_labeled_holes(labels, ns, **kwargs)
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected, err_msg=f"case {t} {kwargs}")
+
+
 def test_fill_labeled_holes_nested_objects():
     """An object in a hole of another merges into it, as centrosome does."""
     ns = _cpu_namespace()
