@@ -155,6 +155,39 @@ def _apply_lookup_cpu(labels, blabels, n_objects, lookup, mask, use_mask, out): 
                 out[r, c] = lookup[_node(labels, blabels, r, c, n_objects)]
 
 
+def _hole_lookup(edge, keys, areas, n_nodes, n_objects, max_hole_area):
+    """Region id -> filled label, from the region graph (host arrays).
+
+    ``edge``: the distinct region ids on the image border; ``keys``: the sorted distinct
+    ``a * n_nodes + b`` of touching regions, both ways; ``areas()``: every region's pixel
+    count (asked for only with ``max_hole_area``).
+    """
+    is_not_hole = np.zeros(n_nodes, np.uint8)
+    edge = edge[edge != 0]
+    is_not_hole[edge] = 1
+    stack = np.zeros(n_nodes + 1, np.int64)
+    stack[: edge.size] = edge
+    n_stack = int(edge.size)
+    adjacent = np.zeros(n_nodes, np.int64)
+    if keys.size:
+        source, target = keys // n_nodes, keys % n_nodes
+        first = np.zeros(n_nodes + 1, np.int64)
+        np.cumsum(np.bincount(source, minlength=n_nodes), out=first[1:])
+        if max_hole_area is not None:
+            sizes = areas()
+            large = np.flatnonzero((sizes >= max_hole_area) & (sizes > 0) & (is_not_hole == 0))
+            large = large[large > 0]
+            is_not_hole[large] = 1
+            stack[n_stack : n_stack + large.size] = large
+            n_stack += int(large.size)
+        _walk(first, target.astype(np.int64), is_not_hole, adjacent, stack, n_stack, n_objects)
+    lookup = np.arange(n_nodes, dtype=np.int64)
+    lookup[n_objects + 1 :] = 0
+    holes = is_not_hole == 0
+    lookup[holes] = adjacent[holes]
+    return lookup
+
+
 def _fill_holes_cpu(labels, mask, max_hole_area):
     """The CPU form of :func:`fill_labeled_holes`: the same graph, built in three passes over
     the pixels without any image-sized temporary but the background's labels."""
@@ -170,30 +203,9 @@ def _fill_holes_cpu(labels, mask, max_hole_area):
     n_nodes = n_objects + int(count) + 2
     edge, areas = _edge_nodes_and_areas_cpu(labels, blabels, n_objects, n_nodes,
                                             max_hole_area is not None)
-    is_not_hole = np.zeros(n_nodes, np.uint8)
-    edge = np.unique(edge)
-    edge = edge[edge != 0]
-    is_not_hole[edge] = 1
-    stack = np.zeros(n_nodes + 1, np.int64)
-    stack[: edge.size] = edge
-    n_stack = int(edge.size)
-    adjacent = np.zeros(n_nodes, np.int64)
     keys = np.unique(_pair_keys_cpu(labels, blabels, n_objects, n_nodes))
-    if keys.size:
-        source, target = keys // n_nodes, keys % n_nodes
-        first = np.zeros(n_nodes + 1, np.int64)
-        np.cumsum(np.bincount(source, minlength=n_nodes), out=first[1:])
-        if max_hole_area is not None:
-            large = np.flatnonzero((areas >= max_hole_area) & (areas > 0) & (is_not_hole == 0))
-            large = large[large > 0]
-            is_not_hole[large] = 1
-            stack[n_stack : n_stack + large.size] = large
-            n_stack += int(large.size)
-        _walk(first, target.astype(np.int64), is_not_hole, adjacent, stack, n_stack, n_objects)
-    lookup = np.arange(n_nodes, dtype=np.int64)
-    lookup[n_objects + 1 :] = 0
-    holes = is_not_hole == 0
-    lookup[holes] = adjacent[holes]
+    lookup = _hole_lookup(np.unique(edge), keys, lambda: areas, n_nodes, n_objects,
+                          max_hole_area)
     out = np.empty(labels.shape, labels.dtype)
     use_mask = mask is not None
     mask_array = np.ascontiguousarray(mask) if use_mask else np.zeros((1, 1), np.bool_)
@@ -237,40 +249,16 @@ def fill_labeled_holes(labels, ns: Namespace, mask=None, max_hole_area: float | 
     values = xp.where(blabels != 0, blabels.astype(xp.int64) + n_objects + 1, values)
     n_nodes = n_objects + count + 2  # node ids 0 .. n_objects + count + 1
 
-    is_not_hole = np.zeros(n_nodes, np.uint8)
     edge = xp.concatenate([values[0, :], values[:, 0], values[-1, :], values[:, -1]])
-    edge = to_numpy(xp.unique(edge))
-    edge = edge[edge != 0]
-    is_not_hole[edge] = 1
-    stack = np.zeros(n_nodes + 1, np.int64)
-    stack[: edge.size] = edge
-    n_stack = int(edge.size)
-    adjacent = np.zeros(n_nodes, np.int64)
-
     # Every pair of 4-connected pixels with different region ids, both ways, without repeats.
     a = xp.concatenate([values[:-1, :].ravel(), values[:, :-1].ravel()])
     b = xp.concatenate([values[1:, :].ravel(), values[:, 1:].ravel()])
     differ = a != b
     a, b = a[differ], b[differ]
-    if a.size:
-        keys = xp.unique(xp.concatenate([a * n_nodes + b, b * n_nodes + a]))
-        keys = to_numpy(keys)
-        source, target = keys // n_nodes, keys % n_nodes
-        first = np.zeros(n_nodes + 1, np.int64)
-        np.cumsum(np.bincount(source, minlength=n_nodes), out=first[1:])
-        if max_hole_area is not None:
-            areas = to_numpy(xp.bincount(values.ravel(), minlength=n_nodes))
-            large = np.flatnonzero((areas >= max_hole_area) & (areas > 0) & (is_not_hole == 0))
-            large = large[large > 0]
-            is_not_hole[large] = 1
-            stack[n_stack : n_stack + large.size] = large
-            n_stack += int(large.size)
-        _walk(first, target.astype(np.int64), is_not_hole, adjacent, stack, n_stack, n_objects)
-
-    lookup = np.arange(n_nodes, dtype=np.int64)
-    lookup[n_objects + 1 :] = 0
-    holes = is_not_hole == 0
-    lookup[holes] = adjacent[holes]
+    keys = to_numpy(xp.unique(xp.concatenate([a * n_nodes + b, b * n_nodes + a])))
+    lookup = _hole_lookup(to_numpy(xp.unique(edge)), keys,
+                          lambda: to_numpy(xp.bincount(values.ravel(), minlength=n_nodes)),
+                          n_nodes, n_objects, max_hole_area)
     lookup = xp.asarray(lookup)
     if mask is not None:
         filled = xp.where(mask, lookup[values], labels.astype(xp.int64))
