@@ -186,7 +186,16 @@ class ObjectIndex:
         if isinstance(labels, ObjectIndex):
             raise TypeError("labels: already an ObjectIndex")
         ns = namespace_for(labels, names=("labels",))
-        labels = check_labels(labels, ns, "labels", ndim=(2, 3))
+        self._setup(check_labels(labels, ns, "labels", ndim=(2, 3)), ns)
+
+    @classmethod
+    def _of_checked(cls, labels: Any, ns: Namespace) -> "ObjectIndex":
+        """An index of a label image a family has validated already (no second check)."""
+        index = cls.__new__(cls)
+        index._setup(labels, ns)
+        return index
+
+    def _setup(self, labels: Any, ns: Namespace) -> None:
         xp = ns.xp
         self._ns = ns
         self.labels = labels
@@ -296,10 +305,9 @@ class ObjectIndex:
             self._check_2d("row runs")
             if self._ns.target != "cpu":
                 raise ValueError("row_runs: the run form is built on the CPU only")
-            from . import _zernike_cpu
+            from .zernike import _object_runs_cpu
 
-            with _zernike_cpu.threads_for(self.flat_ids.size, _zernike_cpu.RUN_PIXELS_PER_THREAD):
-                self._cache["runs"] = _zernike_cpu.object_runs(self.ids, self.n_slots)
+            self._cache["runs"] = _object_runs_cpu(self.ids, self.n_slots)
         return self._cache["runs"]
 
     def circles(self) -> tuple[Any, Any]:
@@ -365,8 +373,7 @@ def as_object_index(labels: Any, ns: Namespace, name: str = "labels", ndim=2) ->
         return labels
     from .._validate import check_labels
 
-    check_labels(labels, ns, name, ndim=ndim)
-    return ObjectIndex(ns.asarray(labels))
+    return ObjectIndex._of_checked(check_labels(labels, ns, name, ndim=ndim), ns)
 
 
 def _where(ns: Namespace) -> str:
