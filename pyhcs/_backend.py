@@ -25,6 +25,7 @@ import contextlib
 import functools
 import importlib
 import os
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Iterator
@@ -269,6 +270,48 @@ def _sm_count() -> int:
 GPU_KERNELS: list[tuple[str, Callable, tuple[str, ...]]] = []
 
 
+_shared_allocation_lock = threading.Lock()
+
+
+def _serialise_simulated_shared_arrays() -> None:
+    """Make the numba CUDA simulator's ``cuda.shared.array`` allocation atomic (idempotent).
+
+    The simulator runs every thread of a block as a Python thread; ``cuda.shared.array``
+    looks the array up by call site and, when absent, creates and stores it: a check-then-act
+    without a lock (numba-cuda 0.30). A thread preempted between the two steps keeps an array
+    of its own, so its writes never reach the rest of the block and it reads uninitialised
+    memory (the tiled propagation test failed so in one of four full CI runs).
+    One process-wide lock around the allocation gives every thread of a block the same array,
+    as on a GPU. Simulator only: compiled kernels never reach this code.
+    """
+    import sys
+
+    from numba.cuda import types
+    from numba.cuda.np import numpy_support
+    from numba.cuda.simulator import kernelapi
+
+    shared = kernelapi.FakeCUDAShared
+    if getattr(shared.array, "_pyhcs_serialised", False):
+        return
+    allocate = shared.array
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:  # dynamic shared memory, or the simulator's error
+            return allocate(self, shape, dtype, alignment)
+        caller = sys._getframe(1)  # one array per call site, as the simulator keys them
+        site = (caller.f_code.co_filename, caller.f_lineno)
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        with _shared_allocation_lock:
+            found = self._allocations.get(site)
+            if found is None:
+                found = self._allocations[site] = np.empty(shape, dtype)
+        return found
+
+    array._pyhcs_serialised = True
+    shared.array = array
+
+
 def gpu_kernel(*signatures: str) -> Callable[[Callable], Any]:
     """Declare a numba CUDA kernel and the signatures its launcher launches it with.
 
@@ -279,6 +322,8 @@ def gpu_kernel(*signatures: str) -> Callable[[Callable], Any]:
     def decorate(func: Callable) -> Any:
         from numba import cuda
 
+        if simulator_enabled():
+            _serialise_simulated_shared_arrays()
         GPU_KERNELS.append((f"{func.__module__}.{func.__qualname__}", func, signatures))
         return cuda.jit(func)
 

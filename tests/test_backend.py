@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from numba import cuda, int32  # the simulator swaps module globals named cuda
 
 from pyhcs import _backend
 from pyhcs._backend import (
@@ -122,3 +123,41 @@ def test_cupy_in_cupy_out_on_a_real_gpu():
     assert table["intensity_mean"].get().tolist() == [1.5, 3.5]
     assert namespace_for_device("cuda").xp is cupy
     assert isinstance(namespace_for(labels), Namespace)
+
+
+@pytest.mark.skipif(REAL_GPU, reason="a property of the numba CUDA simulator")
+def test_simulated_shared_arrays_are_one_array_per_block(monkeypatch):
+    """Every thread of a simulated block sees the same ``cuda.shared.array``.
+
+    The simulator's own allocation is a lookup then a store without a lock; a slow allocation
+    between the two (forced here) made each thread keep a private array, so sums over the block
+    came out wrong. pyhcs serialises the allocation whenever it declares a kernel.
+    """
+    _backend._serialise_simulated_shared_arrays()
+
+    @cuda.jit
+    def block_sum(out):
+        values = cuda.shared.array(16, int32)
+        flags = cuda.shared.array(16, int32)  # a second call site gets its own array
+        t = cuda.threadIdx.x
+        values[t] = t + 1
+        flags[t] = 100
+        cuda.syncthreads()
+        total = 0
+        for i in range(cuda.blockDim.x):
+            total += values[i]
+        out[cuda.blockIdx.x, t] = total
+
+    real_empty = np.empty
+
+    def slow_empty(*args, **kwargs):
+        import time
+
+        time.sleep(0.002)  # a thread switch between the lookup and the store
+        return real_empty(*args, **kwargs)
+
+    out = np.zeros((3, 16), np.int64)
+    monkeypatch.setattr(np, "empty", slow_empty)
+    block_sum[3, 16](out)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(out, 16 * 17 // 2)
