@@ -19,6 +19,7 @@ from harness import format_table, run_case, to_json  # noqa: E402
 #: benchmark modules, one per kernel family; each has ``cases(field, device) -> list[Case]``
 FAMILIES = {
     "regionprops": "bench_regionprops",
+    "size_shape": "bench_size_shape",
     "geometry": "bench_geometry",
     "texture": "bench_texture",
     "hog": "bench_hog",

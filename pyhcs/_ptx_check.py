@@ -24,6 +24,7 @@ GPU_KERNEL_MODULES = (
     "pyhcs.features._geometry_gpu",
     "pyhcs.segmentation._maxima",
     "pyhcs.illumination._median_gpu",
+    "pyhcs.features._shape_gpu",
 )
 
 

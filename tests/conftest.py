@@ -50,6 +50,20 @@ def _to_host(value):
     return value
 
 
+@pytest.fixture
+def installed_numpy_ties(monkeypatch):
+    """Break the circles' exact ties in the installed numpy's sort order.
+
+    pyhcs follows CellProfiler 5, whose numpy 1.26 orders equal values differently from numpy
+    2; centrosome, cp_measure and mahotas run here on the installed numpy, so parity tests
+    against them use its order (``tests/features/test_legacy_argsort.py`` checks the default
+    against numpy 1.26 and CellProfiler 5's circles).
+    """
+    from pyhcs.features import geometry
+
+    monkeypatch.setattr(geometry, "_reference_argsort", lambda values: values.argsort())
+
+
 @pytest.fixture(autouse=True)
 def _short_switch_interval(request):
     """Under the simulator, a short thread switch interval for ``cudasim`` tests.

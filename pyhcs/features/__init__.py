@@ -7,6 +7,13 @@ from ._objects import ObjectIndex
 from .geometry import convex_hull, minimum_enclosing_circle
 from .hog import hog, hog_feature_size, hog_objects, hog_objects_array
 from .regionprops import PROPERTIES, regionprops_table
+from .size_shape import (
+    ADVANCED_FEATURES,
+    SIZE_SHAPE_FEATURES,
+    location,
+    size_shape,
+    size_shape_array,
+)
 from .texture import (
     HARALICK_FEATURES,
     glcm,
@@ -22,4 +29,5 @@ __all__ = [
     "glcm", "glcm_props", "haralick", "haralick_array", "quantize_gray_levels", "HARALICK_FEATURES",
     "zernike", "zernike_array", "zernike_indexes", "zernike_moments",
     "hog", "hog_objects", "hog_objects_array", "hog_feature_size",
+    "size_shape", "size_shape_array", "location", "SIZE_SHAPE_FEATURES", "ADVANCED_FEATURES",
 ]

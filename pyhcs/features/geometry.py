@@ -2,7 +2,9 @@
 
 Both run in the compiled core (``pyhcs._core``, C++17), all objects of an image in one call,
 and are bit-identical to ``centrosome.cpmorphology.minimum_enclosing_circle`` and
-``centrosome.cpmorphology.convex_hull`` (the circle used by CellProfiler's Zernike features).
+``centrosome.cpmorphology.convex_hull`` (the circle used by CellProfiler's Zernike features) as
+CellProfiler 5 runs them: exact ties between co-circular hull vertices are broken in numpy
+1.26's sort order (CellProfiler 5's numpy), not the installed numpy's.
 """
 
 from __future__ import annotations
@@ -117,8 +119,16 @@ def _acos_kernel() -> tuple[int, int]:
 
 
 def _reference_argsort(values: np.ndarray) -> np.ndarray:
-    """The permutation scipy.ndimage.minimum_position sorts with (numpy's default argsort)."""
-    return values.argsort()
+    """The permutation scipy.ndimage.minimum_position sorts with, as CellProfiler 5 runs it.
+
+    centrosome breaks exact ties between co-circular hull vertices through
+    ``ndarray.argsort()``, whose order of equal values depends on the numpy version:
+    CellProfiler 5 pins numpy 1.26, so pyhcs uses that version's algorithm
+    (:mod:`._legacy_argsort`) whatever numpy is installed.
+    """
+    from ._legacy_argsort import legacy_argsort
+
+    return legacy_argsort(values)
 
 
 def _prepare(labels: Any, index: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:

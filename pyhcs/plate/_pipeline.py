@@ -170,6 +170,8 @@ class AreaShapeSettings:
                                         "SizeShape); [] switches the module off")
     zernike_degree: int = _setting(9, "highest Zernike order n (AreaShape_Zernike_n_m); -1 "
                                    "for none")
+    advanced: bool = _setting(False, "also the spatial, central, normalized and Hu moments "
+                              "and the inertia tensor (CellProfiler's advanced features)")
 
 
 @dataclass(frozen=True)

@@ -229,9 +229,9 @@ def process_field(images: Any, pipeline: Pipeline | None = None, *,
        (cells minus the nuclei shrunk by their outline, CellProfiler's default);
     4. the measurements of ``pipeline.measure``, per compartment and channel:
 
-       - ``MeasureObjectSizeShape``: ``AreaShape_Area``, ``_BoundingBoxArea``,
-         ``_BoundingBoxMinimum_X/_Y``, ``_BoundingBoxMaximum_X/_Y`` (exclusive, last + 1),
-         ``_Center_X/_Y`` (centroid), ``AreaShape_Zernike_n_m``;
+       - ``MeasureObjectSizeShape``: :func:`pyhcs.features.size_shape_array`, every
+         ``AreaShape_*`` column of CellProfiler 5 (with ``advanced``: the moments and the
+         inertia tensor), then ``AreaShape_Zernike_n_m``;
        - ``MeasureObjectIntensity``: ``Intensity_IntegratedIntensity_<ch>`` (float64 sum of
          the float32 intensities), ``_MeanIntensity_`` (that sum / area), ``_MinIntensity_``,
          ``_MaxIntensity_``;
@@ -326,7 +326,8 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     """The measurements of ``pipeline.measure`` on float32 intensities and aligned labels."""
     import pandas as pd
 
-    from ..features import ObjectIndex, haralick, hog_objects, regionprops_table, zernike
+    from ..features import (ObjectIndex, haralick, hog_objects, regionprops_table,
+                            size_shape_array, zernike)
 
     names = list(intensity)
     measure = pipeline.measure
@@ -366,18 +367,10 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     clock.lap("IdentifyTertiaryObjects")
 
     for compartment in measure.AreaShape.objects:
-        g = geometry[compartment]
         table = columns[compartment]
-        rows = g["bbox-2"] - g["bbox-0"]
-        cols = g["bbox-3"] - g["bbox-1"]
-        table["AreaShape_Area"] = g["area"]
-        table["AreaShape_BoundingBoxArea"] = rows * cols
-        table["AreaShape_BoundingBoxMaximum_X"] = g["bbox-3"]
-        table["AreaShape_BoundingBoxMaximum_Y"] = g["bbox-2"]
-        table["AreaShape_BoundingBoxMinimum_X"] = g["bbox-1"]
-        table["AreaShape_BoundingBoxMinimum_Y"] = g["bbox-0"]
-        table["AreaShape_Center_X"] = g["centroid-1"]
-        table["AreaShape_Center_Y"] = g["centroid-0"]
+        _, shape_features = size_shape_array(objects[compartment], index=index,
+                                             advanced=measure.AreaShape.advanced)
+        table.update({f"AreaShape_{k}": to_numpy(v) for k, v in shape_features.items()})
         if measure.AreaShape.zernike_degree >= 0:
             shape = zernike(objects[compartment], degree=measure.AreaShape.zernike_degree,
                             index=index)

@@ -14,13 +14,16 @@ from conftest import require_reference
 from skimage.draw import ellipse, polygon
 
 from pyhcs import _core
+from pyhcs.features import geometry
 from pyhcs.features.geometry import (
-    _acos_kernel,
     _acos_check_values,
-    _reference_argsort,
+    _acos_kernel,
     convex_hull,
     minimum_enclosing_circle,
 )
+
+# the references run on the installed numpy: compare in its tie order (see conftest.py)
+pytestmark = pytest.mark.usefixtures("installed_numpy_ties")
 
 
 # Imported when a test needs them, so that a machine without centrosome (the GPU check)
@@ -380,7 +383,7 @@ def test_results_do_not_depend_on_thread_count():
     labels = disc_field((256, 256), 400, seed=16, radius=DISC_RADII)
     loop, data = _acos_kernel()
     results = [
-        _core.minimum_enclosing_circle(labels, None, loop, data, _reference_argsort, n)
+        _core.minimum_enclosing_circle(labels, None, loop, data, geometry._reference_argsort, n)
         for n in (1, 2, 3, 8)
     ]
     for other in results[1:]:
@@ -464,7 +467,7 @@ def numpy_extremes(labels, index=None):
 def circles_from_extremes(labels, index=None, n_threads=0):
     loop, data = _acos_kernel()
     return _core.minimum_enclosing_circle_from_extremes(
-        *numpy_extremes(labels, index), loop, data, _reference_argsort, n_threads
+        *numpy_extremes(labels, index), loop, data, geometry._reference_argsort, n_threads
     )
 
 
@@ -480,7 +483,8 @@ def test_circles_from_extremes_equal_label_route(case):
     """Same bits as the label-image route (itself equal to centrosome, test_circle_parity)."""
     labels = PARITY_CASES[case]()
     loop, data = _acos_kernel()
-    want = _core.minimum_enclosing_circle(labels, None, loop, data, _reference_argsort)[1:]
+    want = _core.minimum_enclosing_circle(labels, None, loop, data,
+                                          geometry._reference_argsort)[1:]
     _assert_same_arrays(circles_from_extremes(labels), want)
 
 
@@ -492,7 +496,8 @@ def test_circles_from_extremes_index_order_and_threads():
     index = np.concatenate([rng.permutation(present)[:150], [0, -4, 10**6, present[3], 7]])
     index = rng.permutation(index)
     loop, data = _acos_kernel()
-    want = _core.minimum_enclosing_circle(labels, index, loop, data, _reference_argsort)[1:]
+    want = _core.minimum_enclosing_circle(labels, index, loop, data,
+                                          geometry._reference_argsort)[1:]
     for n_threads in (1, 2, 5):
         _assert_same_arrays(circles_from_extremes(labels, index, n_threads), want)
     # centrosome takes neither labels <= 0 nor duplicates (and gives absent labels R = 0)

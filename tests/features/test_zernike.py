@@ -24,6 +24,9 @@ from pyhcs.features import (
 )
 from pyhcs.features.zernike import MAX_DEGREE, ZernikeArrays, _numpy_square_is_fused, _tables
 
+# the references run on the installed numpy: compare in its tie order (see conftest.py)
+pytestmark = pytest.mark.usefixtures("installed_numpy_ties")
+
 
 # The references are imported where they are used, so that on the GPU check machine (which has
 # none of them) only the parity tests are skipped and the GPU-path tests still run.

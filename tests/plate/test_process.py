@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pyhcs.datasets import synthetic_field
-from pyhcs.features import haralick, hog_objects, regionprops_table, zernike
+from pyhcs.features import haralick, hog_objects, regionprops_table, size_shape, zernike
 from pyhcs.plate import Pipeline, measure_objects, process_field, to_intensity
 from pyhcs.segmentation import identify_primary, identify_secondary, identify_tertiary
 
@@ -86,6 +86,8 @@ def test_measurements_equal_direct_kernel_calls(field, result):
         np.testing.assert_array_equal(table["Intensity_MaxIntensity_DNA"], props["intensity_max"])
         shape = zernike(labels[compartment], index=index)
         np.testing.assert_array_equal(table[shape.columns].to_numpy(), shape.to_numpy())
+        size = size_shape(labels[compartment], index=index)
+        np.testing.assert_array_equal(table[size.columns].to_numpy(), size.to_numpy())
         for image, name in ((dna, "DNA"), (actin, "Actin")):
             texture = haralick(image, labels[compartment], scale=3, image_name=name,
                                on_empty="zero", index=index)

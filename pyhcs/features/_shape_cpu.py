@@ -1,0 +1,277 @@
+"""CPU kernels of :func:`pyhcs.features.size_shape` (numba), and the hull features that both
+devices compute here from the objects' column extremes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .. import _numba_cache
+from ._shape_math import _CODES, _PW_STACK, N_SUMS, build
+from ._zernike_cpu import _add, _fma, _mul
+
+_numba_cache.register()
+
+_COLUMNS = 64  # columns swept together by the vertical pass of the distance transform
+
+
+_column_gap, _row_distance2, _object_sums = build(njit(inline="always"), _mul, _add, _fma)
+
+
+@njit(parallel=True, cache=True)
+def distance2_cpu(ids):
+    """Squared Euclidean distance from every object pixel to the nearest pixel outside its
+    object (off-image pixels included); 0 on the background. int64 (H, W)."""
+    height, width = ids.shape
+    gap = np.zeros((height, width), np.int64)
+    n_blocks = (width + _COLUMNS - 1) // _COLUMNS
+    for block in prange(n_blocks):  # rows in order, a block of columns at a time
+        c_begin = block * _COLUMNS
+        c_end = min(width, c_begin + _COLUMNS)
+        for r in range(height):  # distance to the run's top end
+            for c in range(c_begin, c_end):
+                slot = ids[r, c]
+                if slot != 0:
+                    gap[r, c] = gap[r - 1, c] + 1 if r > 0 and ids[r - 1, c] == slot else 1
+        below = np.zeros(_COLUMNS, np.int64)  # distance to the run's bottom end, row r + 1
+        for r in range(height - 1, -1, -1):
+            for c in range(c_begin, c_end):
+                slot = ids[r, c]
+                k = c - c_begin
+                if slot == 0:
+                    below[k] = 0
+                    continue
+                if r + 1 < height and ids[r + 1, c] == slot:
+                    below[k] += 1
+                else:
+                    below[k] = 1
+                gap[r, c] = min(gap[r, c], below[k])
+    dist2 = np.zeros((height, width), np.int64)
+    for r in prange(height):
+        for c in range(width):
+            if ids[r, c] != 0:
+                dist2[r, c] = _row_distance2(ids, gap, r, c)
+    return dist2
+
+
+@njit(parallel=True, cache=True)
+def object_sums_cpu(ids, dist2, pixels, offsets, slots, r0, c0, ybar, xbar):
+    """:func:`._shape_math.object_sums` of every object ``k`` (slot ``slots[k]``): (n, N_SUMS)."""
+    n_objects = slots.shape[0]
+    out = np.zeros((n_objects, N_SUMS), np.float64)
+    values = np.empty(pixels.shape[0], np.float64)
+    for k in prange(n_objects):
+        stack_start = np.empty(_PW_STACK, np.int64)
+        stack_n = np.empty(_PW_STACK, np.int64)
+        stack_stage = np.empty(_PW_STACK, np.int64)
+        partial = np.empty(_PW_STACK, np.float64)
+        histogram = np.empty(_CODES, np.float64)
+        s = slots[k]
+        start = offsets[s]
+        _object_sums(ids, dist2, pixels, start, offsets[s + 1] - start, r0[k], c0[k], ybar[k],
+                     xbar[k], out, k, values, histogram, stack_start, stack_n, stack_stage, partial)
+    return out
+
+
+@njit(cache=True)
+def column_extremes_cpu(ids, object_of_slot, n_objects):
+    """Per object 1..n, its first column and its top and bottom row in each of its columns.
+
+    The CPU twin of :func:`.geometry.column_extremes` (same layout): ``(first, offset, lower,
+    upper)``, object ``o`` covering columns ``first[o-1] + k`` for ``k < offset[o] -
+    offset[o-1]``, INT32_MAX / -1 where a column has none of its pixels.
+    """
+    height, width = ids.shape
+    low = np.full(n_objects + 1, np.int64(2147483647))
+    high = np.full(n_objects + 1, np.int64(-1))
+    for r in range(height):
+        for c in range(width):
+            o = object_of_slot[ids[r, c]]
+            if o > 0:
+                low[o] = min(low[o], c)
+                high[o] = max(high[o], c)
+    offset = np.zeros(n_objects + 1, np.int64)
+    for o in range(1, n_objects + 1):
+        offset[o] = offset[o - 1] + max(high[o] - low[o] + 1, 0)
+    lower = np.full(offset[n_objects], np.int32(2147483647), np.int32)
+    upper = np.full(offset[n_objects], np.int32(-1), np.int32)
+    for r in range(height):
+        for c in range(width):
+            o = object_of_slot[ids[r, c]]
+            if o > 0:
+                k = offset[o - 1] + c - low[o]
+                if lower[k] > r:
+                    lower[k] = r
+                upper[k] = r
+    first = np.zeros(n_objects, np.int64)
+    for o in range(1, n_objects + 1):
+        if high[o] >= 0:
+            first[o - 1] = low[o]
+    return first, offset, lower, upper
+
+
+@njit(inline="always")
+def _cross(ox, oy, ax, ay, bx, by):
+    return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
+
+
+@njit(inline="always")
+def _chain(xs, ys, n, sign, hx, hy):
+    """Andrew's monotone chain over points sorted by x: the lower (``sign`` 1) or upper
+    (``sign`` -1) convex chain, collinear points dropped. Returns its length."""
+    m = 0
+    for i in range(n):
+        while m >= 2 and sign * _cross(hx[m - 2], hy[m - 2], hx[m - 1], hy[m - 1], xs[i],
+                                       ys[i]) <= 0:
+            m -= 1
+        hx[m] = xs[i]
+        hy[m] = ys[i]
+        m += 1
+    return m
+
+
+@njit(inline="always")
+def _floor_div(a, b):
+    return a // b
+
+
+@njit(inline="always")
+def _count_between(lx, ly, nl, ux, uy, nu, x0, x1):
+    """Pixel centres (2r, 2c) on or inside the polygon between a lower and an upper chain
+    (doubled coordinates, x = 2 * column), for columns c with x0 <= 2c <= x1."""
+    total = 0
+    il = 0
+    iu = 0
+    c = (x0 + 1) // 2
+    while 2 * c <= x1:
+        x = 2 * c
+        while il + 1 < nl - 1 and lx[il + 1] < x:
+            il += 1
+        while iu + 1 < nu - 1 and ux[iu + 1] < x:
+            iu += 1
+        # lower bound y >= ly + (x - lx) * slope: r >= ceil(y / 2)
+        if nl == 1:
+            num_l = ly[0]
+            den_l = 1
+        else:
+            den_l = lx[il + 1] - lx[il]
+            num_l = ly[il] * den_l + (x - lx[il]) * (ly[il + 1] - ly[il])
+        if nu == 1:
+            num_u = uy[0]
+            den_u = 1
+        else:
+            den_u = ux[iu + 1] - ux[iu]
+            num_u = uy[iu] * den_u + (x - ux[iu]) * (uy[iu + 1] - uy[iu])
+        r_low = -_floor_div(-num_l, 2 * den_l)
+        r_high = _floor_div(num_u, 2 * den_u)
+        if r_high >= r_low:
+            total += r_high - r_low + 1
+        c += 1
+    return total
+
+
+@njit(parallel=True, cache=True)
+def hull_features_cpu(first, offset, lower, upper):
+    """Per object: ``(MinFeretDiameter, MaxFeretDiameter, ConvexArea)``, (n, 3) float64.
+
+    Feret diameters (centrosome): the convex hull of the pixel centres; the largest vertex
+    distance, and the smallest over hull edges of the largest vertex distance to the edge's
+    line, in exact integer arithmetic with one division and one square root. ConvexArea
+    (skimage ``convex_hull_image``): the pixel centres on or inside the hull of the pixels'
+    edge midpoints, counted exactly in doubled coordinates. Both hulls depend only on each
+    column's top and bottom pixel.
+    """
+    n = first.shape[0]
+    out = np.zeros((n, 3), np.float64)
+    for o in prange(n):
+        width = offset[o + 1] - offset[o]
+        if width == 0:
+            out[o, 0] = np.nan
+            out[o, 1] = np.nan
+            out[o, 2] = np.nan
+            continue
+        # --- pixel centres: lower chain on the top rows, upper chain on the bottom rows
+        xs = np.empty(width, np.int64)
+        top = np.empty(width, np.int64)
+        bottom = np.empty(width, np.int64)
+        m = 0
+        for k in range(width):
+            t = lower[offset[o] + k]
+            if t <= upper[offset[o] + k]:
+                xs[m] = first[o] + k
+                top[m] = t
+                bottom[m] = upper[offset[o] + k]
+                m += 1
+        hx = np.empty(2 * m + 2, np.int64)
+        hy = np.empty(2 * m + 2, np.int64)
+        nl = _chain(xs, top, m, 1, hx, hy)
+        ux = np.empty(m + 1, np.int64)
+        uy = np.empty(m + 1, np.int64)
+        nu = _chain(xs, bottom, m, -1, ux, uy)
+        # the polygon: lower chain left to right, then the upper chain right to left
+        h = nl
+        for k in range(nu - 1, -1, -1):
+            if (k == nu - 1 and ux[k] == hx[h - 1] and uy[k] == hy[h - 1]) or (
+                    k == 0 and ux[k] == hx[0] and uy[k] == hy[0]):
+                continue
+            hx[h] = ux[k]
+            hy[h] = uy[k]
+            h += 1
+        far = 0
+        for i in range(h):
+            for j in range(i + 1, h):
+                d = (hx[i] - hx[j]) ** 2 + (hy[i] - hy[j]) ** 2
+                if d > far:
+                    far = d
+        out[o, 1] = np.sqrt(np.float64(far))
+        if h <= 2:
+            out[o, 0] = 0.0
+        else:
+            best = np.inf
+            for i in range(h):
+                j = (i + 1) % h
+                den = (hx[j] - hx[i]) ** 2 + (hy[j] - hy[i]) ** 2
+                widest = 0
+                for v in range(h):
+                    cr = (hy[i] - hy[j]) * (hx[i] - hx[v]) - (hy[i] - hy[v]) * (hx[i] - hx[j])
+                    if cr * cr > widest:
+                        widest = cr * cr
+                value = np.float64(widest) / np.float64(den)
+                if value < best:
+                    best = value
+            out[o, 0] = np.sqrt(best)
+        # --- edge midpoints, doubled: x = 2c +- 1 and 2c; per x the smallest and largest y
+        span = 2 * width + 1
+        x0 = 2 * first[o] - 1
+        ylo = np.full(span, np.int64(1) << 40)
+        yhi = np.full(span, -(np.int64(1) << 40))
+        for k in range(width):
+            t = lower[offset[o] + k]
+            b = upper[offset[o] + k]
+            if t > b:
+                continue
+            i = 2 * k + 1  # x = 2c
+            ylo[i] = min(ylo[i], 2 * t - 1)
+            yhi[i] = max(yhi[i], 2 * b + 1)
+            for i in (2 * k, 2 * k + 2):  # x = 2c -+ 1
+                ylo[i] = min(ylo[i], 2 * t)
+                yhi[i] = max(yhi[i], 2 * b)
+        px = np.empty(span, np.int64)
+        plo = np.empty(span, np.int64)
+        phi = np.empty(span, np.int64)
+        q = 0
+        for i in range(span):
+            if yhi[i] >= ylo[i]:
+                px[q] = x0 + i
+                plo[q] = ylo[i]
+                phi[q] = yhi[i]
+                q += 1
+        lx = np.empty(q, np.int64)
+        ly = np.empty(q, np.int64)
+        mx = np.empty(q, np.int64)
+        my = np.empty(q, np.int64)
+        nl2 = _chain(px, plo, q, 1, lx, ly)
+        nu2 = _chain(px, phi, q, -1, mx, my)
+        out[o, 2] = np.float64(_count_between(lx, ly, nl2, mx, my, nu2, px[0], px[q - 1]))
+    return out
