@@ -14,8 +14,8 @@ CellProfiler is the final judge of every column pyhcs names after it. For each f
 
 Per column it reports the number of objects, the largest absolute and relative difference
 (``|a - b| / max(|a|, |b|)``), how many values are exactly equal, NaN disagreements and the
-worst object; a summary per family (AreaShape basic, Zernike, Intensity, Location, Texture,
-links). A column is *off* when some object differs by more than ``--rtol`` relative and
+worst object; a summary per family (AreaShape basic, Zernike, Intensity, Location, Neighbors,
+Texture, links). A column is *off* when some object differs by more than ``--rtol`` relative and
 ``--atol`` absolute, or is NaN on one side only; the exit status is 1 when a column is off
 (or when an object is missing on one side). Segmentation differences are reported, and fail
 the check only with ``--strict-segmentation``.
@@ -45,8 +45,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 COMPARTMENTS = ("Nuclei", "Cells", "Cytoplasm")
 CHANNELS = ("DNA", "Actin")
-FAMILY_ORDER = ("AreaShape basic", "Zernike", "Intensity", "Location", "Texture", "Links",
-                "Image texture", "Other")
+FAMILY_ORDER = ("AreaShape basic", "Zernike", "Intensity", "Location", "Neighbors", "Texture",
+                "Links", "Image texture", "Other")
 
 
 def family_of(column: str, compartment: str) -> str:
@@ -60,6 +60,8 @@ def family_of(column: str, compartment: str) -> str:
         return "Intensity"
     if column.startswith("Location_"):
         return "Location"
+    if column.startswith("Neighbors_"):
+        return "Neighbors"
     if column.startswith("Texture_"):
         return "Texture"
     if column.startswith(("Number_", "Parent_", "Children_")):

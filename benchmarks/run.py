@@ -20,6 +20,8 @@ from harness import format_table, run_case, to_json  # noqa: E402
 FAMILIES = {
     "regionprops": "bench_regionprops",
     "size_shape": "bench_size_shape",
+    "intensity": "bench_intensity",
+    "neighbors": "bench_neighbors",
     "geometry": "bench_geometry",
     "texture": "bench_texture",
     "hog": "bench_hog",

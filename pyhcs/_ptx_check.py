@@ -25,6 +25,8 @@ GPU_KERNEL_MODULES = (
     "pyhcs.segmentation._maxima",
     "pyhcs.illumination._median_gpu",
     "pyhcs.features._shape_gpu",
+    "pyhcs.features._intensity_gpu",
+    "pyhcs.features._neighbors_gpu",
 )
 
 

@@ -182,6 +182,17 @@ class IntensitySettings:
 
 
 @dataclass(frozen=True)
+class NeighborsSettings:
+    objects: tuple[str, ...] = _setting(("Nuclei", "Cells"), "compartments measured "
+                                        "(MeasureObjectNeighbors, each against itself); [] "
+                                        "switches it off")
+    methods: tuple[str, ...] = _setting(("within", "adjacent"), "per compartment of objects: "
+                                        "adjacent, expand (until adjacent) or within "
+                                        "(distance); the Cell Painting default")
+    distance: int = _setting(5, "neighbour distance in pixels for 'within'")
+
+
+@dataclass(frozen=True)
 class TextureSettings:
     objects: tuple[str, ...] = _setting(COMPARTMENTS, "compartments measured "
                                         "(MeasureTexture); [] switches it off")
@@ -207,6 +218,7 @@ class HOGSettings:
 class MeasureSettings:
     AreaShape: AreaShapeSettings = _section(AreaShapeSettings, "MeasureObjectSizeShape")
     Intensity: IntensitySettings = _section(IntensitySettings, "MeasureObjectIntensity")
+    Neighbors: NeighborsSettings = _section(NeighborsSettings, "MeasureObjectNeighbors")
     Texture: TextureSettings = _section(TextureSettings, "MeasureTexture")
     HOG: HOGSettings = _section(HOGSettings, "histograms of oriented gradients (not a "
                                 "CellProfiler module)")
@@ -426,6 +438,13 @@ def _validate(pipeline: Pipeline) -> None:
     _check(pipeline.cells.regularization_factor >= 0, "cells.regularization_factor",
            "must be >= 0")
     _check(pipeline.cells.distance_to_dilate >= 0, "cells.distance_to_dilate", "must be >= 0")
+    neighbours = pipeline.measure.Neighbors
+    _check(len(neighbours.methods) == len(neighbours.objects)
+           and all(m in ("adjacent", "expand", "within") for m in neighbours.methods),
+           "measure.Neighbors.methods", f"must give one of adjacent, expand, within for each "
+           f"of measure.Neighbors.objects {list(neighbours.objects)}, got "
+           f"{list(neighbours.methods)}")
+    _check(neighbours.distance >= 1, "measure.Neighbors.distance", "must be >= 1")
     shape = pipeline.measure.AreaShape
     _check(-1 <= shape.zernike_degree <= 30, "measure.AreaShape.zernike_degree",
            f"must be -1 (none) to 30, got {shape.zernike_degree}")

@@ -232,9 +232,11 @@ def process_field(images: Any, pipeline: Pipeline | None = None, *,
        - ``MeasureObjectSizeShape``: :func:`pyhcs.features.size_shape_array`, every
          ``AreaShape_*`` column of CellProfiler 5 (with ``advanced``: the moments and the
          inertia tensor), then ``AreaShape_Zernike_n_m``;
-       - ``MeasureObjectIntensity``: ``Intensity_IntegratedIntensity_<ch>`` (float64 sum of
-         the float32 intensities), ``_MeanIntensity_`` (that sum / area), ``_MinIntensity_``,
-         ``_MaxIntensity_``;
+       - ``MeasureObjectIntensity``: :func:`pyhcs.features.intensity_array`, the 15
+         ``Intensity_*_<ch>`` and 6 ``Location_*Intensity_*_<ch>`` columns of CellProfiler 5;
+       - ``MeasureObjectNeighbors``: :func:`pyhcs.features.neighbors_array` of each
+         compartment of ``measure.Neighbors.objects`` against itself,
+         ``Neighbors_*_<Adjacent|Expanded|distance>``;
        - ``MeasureTexture``: :func:`pyhcs.features.haralick` per scale, objects without any
          co-occurring pair get 0 as in CellProfiler 5 (``on_empty="zero"``), and with
          ``image_texture`` the whole-image texture in the image table;
@@ -326,8 +328,8 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     """The measurements of ``pipeline.measure`` on float32 intensities and aligned labels."""
     import pandas as pd
 
-    from ..features import (ObjectIndex, haralick, hog_objects, regionprops_table,
-                            size_shape_array, zernike)
+    from ..features import (ObjectIndex, haralick, hog_objects, intensity_array,
+                            neighbors_array, regionprops_table, size_shape_array, zernike)
 
     names = list(intensity)
     measure = pipeline.measure
@@ -380,18 +382,17 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     for compartment in measure.Intensity.objects:
         table = columns[compartment]
         for channel in intensity_channels:
-            props = regionprops_table(
-                objects[compartment], intensity[channel],
-                properties=("area", "intensity_sum", "intensity_min", "intensity_max"),
-                index=index)
-            props = {k: to_numpy(v) for k, v in props.items()}
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = props["intensity_sum"] / props["area"]
-            table[f"Intensity_IntegratedIntensity_{channel}"] = props["intensity_sum"]
-            table[f"Intensity_MeanIntensity_{channel}"] = mean
-            table[f"Intensity_MinIntensity_{channel}"] = props["intensity_min"]
-            table[f"Intensity_MaxIntensity_{channel}"] = props["intensity_max"]
+            _, values = intensity_array(intensity[channel], objects[compartment], index=index)
+            table.update({f"{k}_{channel}": to_numpy(v) for k, v in values.items()})
     clock.lap("MeasureObjectIntensity")
+
+    neighbours = measure.Neighbors
+    for compartment, method in zip(neighbours.objects, neighbours.methods):
+        found = neighbors_array(objects[compartment], method=method,
+                                distance=neighbours.distance, index=index)
+        columns[compartment].update({k: to_numpy(v) for k, v in found.columns().items()})
+    if neighbours.objects:
+        clock.lap("MeasureObjectNeighbors")
 
     image_measurements: dict[str, Any] = {
         "Count_Nuclei": n, "Count_Cells": n, "Count_Cytoplasm": n}
