@@ -19,19 +19,9 @@ from numba import njit, prange
 
 from .. import _numba_cache
 from ._neighbors_math import PAIR_CACHE, build
+from ._zernike_cpu import _add, _mul
 
 _numba_cache.register()  # cached kernels also depend on the shared helper module
-
-
-@njit(inline="always")
-def _mul(a, b):
-    return a * b
-
-
-@njit(inline="always")
-def _add(a, b):
-    return a + b
-
 
 is_outline, touches, segment_pairs, nearest_three = build(_mul, _add, njit(inline="always"))
 
