@@ -13,51 +13,100 @@ from ._zernike_cpu import _add, _fma, _mul
 
 _numba_cache.register()
 
-_COLUMNS = 64  # columns swept together by the vertical pass of the distance transform
+# the GPU's image-wide distance transform is replaced here by one on each object's crop
+_, _, _object_sums = build(njit(inline="always"), _mul, _add, _fma)
 
 
-_column_gap, _row_distance2, _object_sums = build(njit(inline="always"), _mul, _add, _fma)
+@njit(cache=True)
+def object_distance2_cpu(ids, slot, r0, c0, r1, c1, gap, dist2, vertex, height_at, start_num,
+                         start_den):
+    r"""Squared Euclidean distance from every pixel of object ``slot`` to the nearest pixel not
+    in it (another object, the background or off the image), on its bounding box.
+
+    ``ids[r0:r1, c0:c1]`` is the box; ``gap`` (int64) and ``dist2`` (int64) receive, at
+    ``[r - r0, c - c0]`` (row-major with row length ``c1 - c0``, flat), the vertical distance
+    to the nearest outside pixel of the column and the squared distance (0 outside the object);
+    ``vertex`` .. ``start_den`` (int64, at least ``c1 - c0 + 2``) are the row pass's scratch.
+    A pixel past the box is outside the object, so the crop changes nothing (see
+    :mod:`._shape_math`).
+
+    Two exact passes: per column the distance to the run's ends (down, then up); per row
+    :math:`d^2(c) = \min_q (c - q)^2 + g(q)^2` over the row's run around ``c`` and the pixel
+    past either end (:math:`g = 0`), by Felzenszwalb and Huttenlocher's lower envelope of
+    parabolas in integer arithmetic (the parabolas of :math:`q < q'` cross at
+    :math:`((g(q')^2 + q'^2) - (g(q)^2 + q^2)) / (2 (q' - q))`, compared by
+    cross-multiplication). The minimum equals the per-pixel search of the GPU
+    (``row_distance2`` of :func:`._shape_math.build`).
+    """
+    h = r1 - r0
+    w = c1 - c0
+    for j in range(w):
+        gap[j] = 1 if ids[r0, c0 + j] == slot else 0
+    for i in range(1, h):
+        for j in range(w):
+            inside = ids[r0 + i, c0 + j] == slot
+            gap[i * w + j] = gap[(i - 1) * w + j] + 1 if inside else 0
+    # upwards: the distance to the run's lower end is 1 past the crop or above an outside
+    # pixel, else one more than below's; below already holds min(its two distances), whose
+    # upper one is one more than here's, so min(here, below + 1) is here's min of the two
+    for j in range(w):
+        if gap[(h - 1) * w + j] != 0:
+            gap[(h - 1) * w + j] = 1
+    for i in range(h - 2, -1, -1):
+        for j in range(w):
+            here = gap[i * w + j]
+            if here != 0:
+                below = gap[(i + 1) * w + j]
+                gap[i * w + j] = min(here, below + 1) if below != 0 else 1
+    for i in range(h):
+        base = i * w
+        j = 0
+        while j < w:
+            if gap[base + j] == 0:
+                dist2[base + j] = 0
+                j += 1
+                continue
+            a = j
+            while j < w and gap[base + j] != 0:
+                j += 1
+            b = j - 1
+            top = 0  # the envelope: parabolas 0..top, parabola k from abscissa start[k] on
+            vertex[0] = a - 1
+            height_at[0] = 0
+            num = 0
+            den = 1
+            for q in range(a, b + 2):
+                f = 0
+                if q <= b:
+                    g = gap[base + q]
+                    f = g * g
+                while True:
+                    p = vertex[top]
+                    num = (f + q * q) - (height_at[top] + p * p)
+                    den = 2 * (q - p)
+                    # the new parabola hides the top one when it starts where the top starts
+                    if top > 0 and num * start_den[top] <= start_num[top] * den:
+                        top -= 1
+                        continue
+                    break
+                top += 1
+                vertex[top] = q
+                height_at[top] = f
+                start_num[top] = num
+                start_den[top] = den
+            k = 0
+            for x in range(a, b + 1):
+                while k < top and start_num[k + 1] < x * start_den[k + 1]:
+                    k += 1
+                d = x - vertex[k]
+                dist2[base + x] = d * d + height_at[k]
 
 
 @njit(parallel=True, cache=True)
-def distance2_cpu(ids):
-    """Squared Euclidean distance from every object pixel to the nearest pixel outside its
-    object (off-image pixels included); 0 on the background. int64 (H, W)."""
-    height, width = ids.shape
-    gap = np.zeros((height, width), np.int64)
-    n_blocks = (width + _COLUMNS - 1) // _COLUMNS
-    for block in prange(n_blocks):  # rows in order, a block of columns at a time
-        c_begin = block * _COLUMNS
-        c_end = min(width, c_begin + _COLUMNS)
-        for r in range(height):  # distance to the run's top end
-            for c in range(c_begin, c_end):
-                slot = ids[r, c]
-                if slot != 0:
-                    gap[r, c] = gap[r - 1, c] + 1 if r > 0 and ids[r - 1, c] == slot else 1
-        below = np.zeros(_COLUMNS, np.int64)  # distance to the run's bottom end, row r + 1
-        for r in range(height - 1, -1, -1):
-            for c in range(c_begin, c_end):
-                slot = ids[r, c]
-                k = c - c_begin
-                if slot == 0:
-                    below[k] = 0
-                    continue
-                if r + 1 < height and ids[r + 1, c] == slot:
-                    below[k] += 1
-                else:
-                    below[k] = 1
-                gap[r, c] = min(gap[r, c], below[k])
-    dist2 = np.zeros((height, width), np.int64)
-    for r in prange(height):
-        for c in range(width):
-            if ids[r, c] != 0:
-                dist2[r, c] = _row_distance2(ids, gap, r, c)
-    return dist2
-
-
-@njit(parallel=True, cache=True)
-def object_sums_cpu(ids, dist2, pixels, offsets, slots, r0, c0, ybar, xbar):
-    """:func:`._shape_math.object_sums` of every object ``k`` (slot ``slots[k]``): (n, N_SUMS)."""
+def object_sums_cpu(ids, pixels, offsets, slots, r0, c0, r1, c1, ybar, xbar):
+    """:func:`._shape_math.object_sums` of every object ``k`` (slot ``slots[k]``, bounding box
+    rows ``r0[k]:r1[k]``, columns ``c0[k]:c1[k]``): (n, N_SUMS). Parallel over objects, each
+    with the distance transform of its crop (:func:`object_distance2_cpu`)."""
     n_objects = slots.shape[0]
     out = np.zeros((n_objects, N_SUMS), np.float64)
     values = np.empty(pixels.shape[0], np.float64)
@@ -67,10 +116,21 @@ def object_sums_cpu(ids, dist2, pixels, offsets, slots, r0, c0, ybar, xbar):
         stack_stage = np.empty(_PW_STACK, np.int64)
         partial = np.empty(_PW_STACK, np.float64)
         histogram = np.empty(_CODES, np.float64)
+        h = r1[k] - r0[k]
+        w = c1[k] - c0[k]
+        gap = np.empty(h * w, np.int64)
+        dist2 = np.empty(h * w, np.int64)
+        vertex = np.empty(w + 2, np.int64)
+        height_at = np.empty(w + 2, np.int64)
+        start_num = np.empty(w + 2, np.int64)
+        start_den = np.empty(w + 2, np.int64)
         s = slots[k]
+        object_distance2_cpu(ids, s, r0[k], c0[k], r1[k], c1[k], gap, dist2, vertex,
+                             height_at, start_num, start_den)
         start = offsets[s]
-        _object_sums(ids, dist2, pixels, start, offsets[s + 1] - start, r0[k], c0[k], ybar[k],
-                     xbar[k], out, k, values, histogram, stack_start, stack_n, stack_stage, partial)
+        _object_sums(ids, dist2.reshape((h, w)), r0[k], c0[k], pixels, start,
+                     offsets[s + 1] - start, r0[k], c0[k], ybar[k], xbar[k], out, k, values,
+                     histogram, stack_start, stack_n, stack_stage, partial)
     return out
 
 

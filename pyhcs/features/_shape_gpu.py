@@ -55,5 +55,6 @@ def object_sums_gpu(ids, dist2, pixels, offsets, slots, r0, c0, ybar, xbar, out,
     for k in range(cuda.grid(1), slots.shape[0], cuda.gridsize(1)):
         s = slots[k]
         start = offsets[s]
-        _object_sums(ids, dist2, pixels, start, offsets[s + 1] - start, r0[k], c0[k], ybar[k],
-                     xbar[k], out, k, values, histogram, stack_start, stack_n, stack_stage, partial)
+        _object_sums(ids, dist2, 0, 0, pixels, start, offsets[s + 1] - start, r0[k], c0[k],
+                     ybar[k], xbar[k], out, k, values, histogram, stack_start, stack_n,
+                     stack_stage, partial)

@@ -224,11 +224,13 @@ def build(device, mul, add, fma):
         return code
 
     @device
-    def object_sums(ids, dist2, pixels, start, n, r0, c0, ybar, xbar, out, row, values,
-                    histogram, stack_start, stack_n, stack_stage, partial):
+    def object_sums(ids, dist2, d_r0, d_c0, pixels, start, n, r0, c0, ybar, xbar, out, row,
+                    values, histogram, stack_start, stack_n, stack_stage, partial):
         """Every per-pixel sum of one object (slot ``ids`` of its first pixel) into
         ``out[row, :]``, in :data:`SUM_NAMES` order.
 
+        ``dist2[r - d_r0, c - d_c0]``: the squared distance transform at (r, c) (the whole image,
+        or the object's crop);
         ``pixels[start:start + n]``: the object's flat pixel indices in raster order;
         ``(r0, c0)``: its bounding-box corner; ``(ybar, xbar)``: its centroid in that frame;
         ``values[start:start + n]``: scratch (float64); ``histogram``: float64 scratch of
@@ -292,10 +294,12 @@ def build(device, mul, add, fma):
             sd1 = add(sd1, dx)
             sd2 = add(sd2, dx2)
             sd3 = add(sd3, mul(dx2, dx))
-            d2 = dist2[r, c]
+            d2 = dist2[r - d_r0, c - d_c0]
             if d2 > max_d2:
                 max_d2 = d2
             values[t] = math.sqrt(float(d2))
+            if d2 > 2:  # no pixel outside within distance sqrt(2): its 3 x 3 all in, interior
+                continue
             bits = neighbourhood(ids, r, c, slot)
             if bits == 511:  # interior: no border code, every 2 x 2 window full
                 continue

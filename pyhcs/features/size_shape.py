@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import Namespace, launch_config, namespace_for, to_numpy
+from .._backend import launch_config, namespace_for, to_numpy
 from .._validate import check_index
 from ._objects import ObjectIndex, as_object_index, label_array
 from ._shape_math import N_SUMS, SUM_NAMES
@@ -79,38 +79,27 @@ def _check_flag(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def _distance2(ids: Any, ns: Namespace) -> Any:
-    if ns.target == "cpu":
-        from ._shape_cpu import distance2_cpu
-
-        return distance2_cpu(ids)
-    from ._shape_gpu import column_gap_gpu, distance2_gpu
-
-    xp = ns.xp
-    gap = xp.zeros(ids.shape, xp.int64)
-    dist2 = xp.zeros(ids.shape, xp.int64)
-    if ids.size:
-        config = launch_config(ids.size)
-        column_gap_gpu[config](ids, gap)
-        distance2_gpu[config](ids, gap, dist2)
-    return dist2
-
-
-def _object_sums(objects: ObjectIndex, slots, r0, c0, ybar, xbar) -> Any:
+def _object_sums(objects: ObjectIndex, slots, r0, c0, r1, c1, ybar, xbar) -> Any:
+    """The per-pixel sums of :mod:`._shape_math` (n_objects, N_SUMS). The CPU transforms each
+    object's crop; the GPU the whole image, one thread per pixel, then one per object."""
     ns = objects.ns
     xp = ns.xp
     ids = xp.ascontiguousarray(objects.ids, dtype=xp.int32)
-    dist2 = _distance2(ids, ns)
     pixels = objects.pixels
     offsets = objects.offsets
     if ns.target == "cpu":
         from ._shape_cpu import object_sums_cpu
 
-        return object_sums_cpu(ids, dist2, pixels, offsets, slots, r0, c0, ybar, xbar)
-    from ._shape_gpu import object_sums_gpu
+        return object_sums_cpu(ids, pixels, offsets, slots, r0, c0, r1, c1, ybar, xbar)
+    from ._shape_gpu import column_gap_gpu, distance2_gpu, object_sums_gpu
 
+    gap = xp.zeros(ids.shape, xp.int64)
+    dist2 = xp.zeros(ids.shape, xp.int64)
     out = xp.zeros((int(slots.shape[0]), N_SUMS), xp.float64)
     if slots.shape[0]:
+        config = launch_config(ids.size)
+        column_gap_gpu[config](ids, gap)
+        distance2_gpu[config](ids, gap, dist2)
         object_sums_gpu[launch_config(int(slots.shape[0]))](
             ids, dist2, pixels, offsets, slots, r0, c0, ybar, xbar, out,
             xp.empty(int(pixels.shape[0]), xp.float64))
@@ -190,7 +179,7 @@ def _features(objects: ObjectIndex, advanced: bool, feret: bool) -> dict[str, An
     a = area.astype(xp.float64)
     ybar = (sum_r_s[slots] - area * r0).astype(xp.float64) / a
     xbar = (sum_c_s[slots] - area * c0).astype(xp.float64) / a
-    sums = _object_sums(objects, slots, r0, c0, ybar, xbar)
+    sums = _object_sums(objects, slots, r0, c0, r1, c1, ybar, xbar)
     col = {name: sums[:, k] for k, name in enumerate(SUM_NAMES)}
     hull = _hull_features(objects)
 
