@@ -134,40 +134,34 @@ def object_sums_cpu(ids, pixels, offsets, slots, r0, c0, r1, c1, ybar, xbar):
     return out
 
 
-@njit(cache=True)
-def column_extremes_cpu(ids, object_of_slot, n_objects):
-    """Per object 1..n, its first column and its top and bottom row in each of its columns.
+@njit(parallel=True, cache=True)
+def column_extremes_cpu(pixels, offsets, slots, first, last, width):
+    """Per object, its top and bottom row in each of its columns, from the object index's CSR.
 
-    The CPU twin of :func:`.geometry.column_extremes` (same layout): ``(first, offset, lower,
-    upper)``, object ``o`` covering columns ``first[o-1] + k`` for ``k < offset[o] -
-    offset[o-1]``, INT32_MAX / -1 where a column has none of its pixels.
+    The CPU twin of :func:`.geometry.column_extremes` (same layout), parallel over objects:
+    object ``o`` (1..n, slot ``slots[o - 1]``, columns ``first[o - 1]..last[o - 1]``, int64)
+    covers columns ``first[o - 1] + k`` for ``k < offset[o] - offset[o - 1]``; ``lower`` /
+    ``upper`` (int32) hold INT32_MAX / -1 where a column has none of its pixels. Returns
+    ``(first, offset, lower, upper)``.
     """
-    height, width = ids.shape
-    low = np.full(n_objects + 1, np.int64(2147483647))
-    high = np.full(n_objects + 1, np.int64(-1))
-    for r in range(height):
-        for c in range(width):
-            o = object_of_slot[ids[r, c]]
-            if o > 0:
-                low[o] = min(low[o], c)
-                high[o] = max(high[o], c)
+    n_objects = slots.shape[0]
     offset = np.zeros(n_objects + 1, np.int64)
-    for o in range(1, n_objects + 1):
-        offset[o] = offset[o - 1] + max(high[o] - low[o] + 1, 0)
-    lower = np.full(offset[n_objects], np.int32(2147483647), np.int32)
-    upper = np.full(offset[n_objects], np.int32(-1), np.int32)
-    for r in range(height):
-        for c in range(width):
-            o = object_of_slot[ids[r, c]]
-            if o > 0:
-                k = offset[o - 1] + c - low[o]
-                if lower[k] > r:
-                    lower[k] = r
-                upper[k] = r
-    first = np.zeros(n_objects, np.int64)
-    for o in range(1, n_objects + 1):
-        if high[o] >= 0:
-            first[o - 1] = low[o]
+    for o in range(n_objects):
+        offset[o + 1] = offset[o] + max(last[o] - first[o] + 1, 0)
+    lower = np.empty(offset[n_objects], np.int32)
+    upper = np.empty(offset[n_objects], np.int32)
+    for o in prange(n_objects):
+        for k in range(offset[o], offset[o + 1]):
+            lower[k] = 2147483647
+            upper[k] = -1
+        s = slots[o]
+        for t in range(offsets[s], offsets[s + 1]):  # raster order: rows only increase
+            p = pixels[t]
+            r = p // width
+            k = offset[o] + (p - r * width) - first[o]
+            if lower[k] > r:
+                lower[k] = r
+            upper[k] = r
     return first, offset, lower, upper
 
 

@@ -112,8 +112,10 @@ def _hull_features(objects: ObjectIndex) -> Any:
 
     ns = objects.ns
     if ns.target == "cpu":
-        ids = np.ascontiguousarray(objects.ids, dtype=np.int32)
-        extremes = column_extremes_cpu(ids, objects.row_of_slot(), objects.n_objects)
+        geometry, present = objects.geometry(), objects.present
+        extremes = column_extremes_cpu(
+            objects.pixels, objects.offsets, present, geometry[4][present].astype(np.int64),
+            geometry[6][present].astype(np.int64), objects.shape[1])
     else:  # only the column extremes cross to the host
         from .geometry import column_extremes
 
