@@ -15,6 +15,8 @@ _numba_cache.register()
 _shared = math_.compile_with(njit)
 _haralick_rows = _shared.haralick_rows
 _haralick_from_entries = _shared.haralick_from_entries
+_sort_codes = _shared.sort_codes
+_run_length = _shared.run_length
 
 # Object rows are dealt round-robin to this many chunks (each allocates its scratch once);
 # a fixed number, so results never depend on the thread count.
@@ -127,6 +129,345 @@ def haralick_cpu(
                 entropy_scale, true_difference_variance, codes, scratch, 0, dense, True,
                 n_pairs, bucket, px, p_sum, p_diff, nonzero, features, empty,
             )
+    return features, empty
+
+
+_DENSE_FACTOR = 16  # count in a dense table when (levels spanned + 1)^2 <= this * pixels
+_CROP_FACTOR = 64  # a padded bounding box larger than this * area (+ _CROP_SLACK): no crop
+_CROP_SLACK = 1 << 16
+_WINDOW_SLACK = 1 << 20  # a 2-D window of whole lines: larger, as only its object is touched
+
+
+@njit(cache=True)
+def _object_levels(pixels, start, stop, levels):
+    """``(max_level, min_level, n_nonzero)`` of one object's pixels, as :func:`_object_extent`."""
+    max_level = np.int64(0)
+    min_level = np.int64(256)
+    n_nonzero = np.int64(0)
+    for k in range(start, stop):
+        a = np.int64(levels[pixels[k]])
+        max_level = max(max_level, a)
+        if a != 0:
+            min_level = min(min_level, a)
+            n_nonzero += 1
+    return max_level, min_level, n_nonzero
+
+
+@njit(cache=True)
+def _object_extent(pixels, start, stop, levels, height, width):
+    """Bounding box and levels of one object's pixels (``pixels[start:stop]``, raster order).
+
+    Returns
+    -------
+    z0, z1, r0, r1, c0, c1 : int64
+        Inclusive bounds of the pixels' coordinates.
+    max_level : int64
+        The largest level over all the pixels (mahotas' GLCM size - 1).
+    min_level : int64
+        The smallest non-zero level (256 when every level is 0).
+    n_nonzero : int64
+        Pixels with a non-zero level.
+    """
+    plane = height * width
+    z0 = r0 = c0 = np.int64(1) << 62
+    z1 = r1 = c1 = np.int64(-1)
+    max_level = np.int64(0)
+    min_level = np.int64(256)
+    n_nonzero = np.int64(0)
+    z = np.int64(0)
+    r = np.int64(0)
+    for k in range(start, stop):
+        p = np.int64(pixels[k])
+        rest = p - z * plane
+        if rest >= plane:  # pixels ascend: the coordinates move forward without divisions
+            z = p // plane
+            rest = p - z * plane
+            r = np.int64(0)
+        c = rest - r * width
+        if c >= width:
+            r = rest // width
+            c = rest - r * width
+        z0 = min(z0, z)
+        z1 = max(z1, z)
+        r0 = min(r0, r)
+        r1 = max(r1, r)
+        c0 = min(c0, c)
+        c1 = max(c1, c)
+        a = np.int64(levels[p])
+        max_level = max(max_level, a)
+        if a != 0:
+            min_level = min(min_level, a)
+            n_nonzero += 1
+    return z0, z1, r0, r1, c0, c1, max_level, min_level, n_nonzero
+
+
+@njit(cache=True)
+def _haralick_chunk(
+    chunk, n_chunks, row_slots, offsets, pixels, ids, levels, directions, scale, depth, height,
+    width, entropy_scale, true_difference_variance, pad_z, pad_r, pad_c, features, empty,
+):
+    """The object rows ``chunk, chunk + n_chunks, ...`` of :func:`haralick_objects_cpu`.
+
+    A plain (serial) function, so its buffers can grow as its objects need.
+    """
+    n_directions = directions.shape[0]
+    n_rows = row_slots.shape[0]
+    crop = np.zeros(0, np.uint8)  # all zero between objects
+    table = np.zeros(0, np.int32)  # all zero between objects
+    local = np.empty(0, np.int64)
+    codes = np.empty(0, np.int32)
+    counts = np.empty(0, np.int32)
+    no_dense = np.zeros(1, np.int32)
+    partner = np.empty(n_directions, np.int64)
+    n_pairs = np.empty(math_.MAX_DIRECTIONS, np.int64)
+    bucket = np.empty(math_.MAX_LEVELS, np.int64)
+    px = np.empty(math_.MAX_LEVELS, np.float64)
+    p_sum = np.empty(2 * math_.MAX_LEVELS, np.float64)
+    p_diff = np.empty(math_.MAX_LEVELS, np.float64)
+    nonzero = np.empty(math_.MAX_LEVELS, np.int64)
+    for row in range(chunk, n_rows, n_chunks):
+        slot = row_slots[row]
+        start = offsets[slot]
+        stop = offsets[slot + 1]
+        area = stop - start
+        first = row * n_directions
+        n_nonzero = np.int64(0)
+        window = area > 0 and depth == 1 and pad_z == 0
+        if window:
+            # 2-D: a window of whole image lines, padded, so that a pixel's place in the crop
+            # is its flat index plus a shift per line: one pass, without columns
+            r0 = np.int64(pixels[start]) // width
+            r1 = np.int64(pixels[stop - 1]) // width
+            box_r = r1 - r0 + 1 + 2 * pad_r
+            box_c = width + 2 * pad_c
+            box = box_r * box_c
+            window = box <= _CROP_FACTOR * area + _WINDOW_SLACK
+        if window:
+            if crop.size < box:
+                crop = np.zeros(box, np.uint8)
+            if local.size < area:
+                local = np.empty(area, np.int64)
+            max_level = np.int64(0)
+            min_level = np.int64(256)
+            line_end = np.int64(0)
+            to_crop = np.int64(0)
+            for k in range(start, stop):
+                p = np.int64(pixels[k])
+                if p >= line_end:
+                    r = p // width
+                    line_end = (r + 1) * width
+                    to_crop = (r - r0 + pad_r) * box_c + pad_c - r * width
+                a = np.int64(levels[p])
+                max_level = max(max_level, a)
+                if a != 0:
+                    min_level = min(min_level, a)
+                    at = p + to_crop  # (r - r0 + pad_r) * box_c + c + pad_c
+                    crop[at] = np.uint8(a)
+                    local[n_nonzero] = at
+                    n_nonzero += 1
+        elif area > 0:
+            z0, z1, r0, r1, c0, c1, max_level, min_level, n_nonzero = _object_extent(
+                pixels, start, stop, levels, height, width
+            )
+            box_r = r1 - r0 + 1 + 2 * pad_r
+            box_c = c1 - c0 + 1 + 2 * pad_c
+            box = (z1 - z0 + 1 + 2 * pad_z) * box_r * box_c
+        if n_nonzero == 0:  # no pixel, or every level 0: no pair in any direction
+            for d in range(n_directions):
+                empty[first + d] = 1
+                for f in range(math_.N_FEATURES):
+                    features[first + d, f] = math.nan
+            continue
+        n_levels = max_level + 1
+        if not window and box > _CROP_FACTOR * area + _CROP_SLACK:
+            if codes.size < area * n_directions:
+                codes = np.empty(area * n_directions, np.int32)
+                counts = np.empty(area * n_directions, np.int32)
+            _haralick_rows(
+                row, 0, n_directions, n_directions, row_slots, offsets, pixels, ids,
+                levels, directions, scale, depth, height, width, True, entropy_scale,
+                true_difference_variance, codes, counts, 0, no_dense, False, n_pairs,
+                bucket, px, p_sum, p_diff, nonzero, features, empty,
+            )
+            continue
+        if not window:  # the padded bounding box (3-D, or lines far apart)
+            if crop.size < box:
+                crop = np.zeros(box, np.uint8)
+            if local.size < n_nonzero:
+                local = np.empty(n_nonzero, np.int64)
+            plane = height * width
+            z = np.int64(0)
+            r = np.int64(0)
+            n_local = np.int64(0)
+            for k in range(start, stop):
+                p = np.int64(pixels[k])
+                rest = p - z * plane
+                if rest >= plane:
+                    z = p // plane
+                    rest = p - z * plane
+                    r = np.int64(0)
+                c = rest - r * width
+                if c >= width:
+                    r = rest // width
+                    c = rest - r * width
+                a = np.int64(levels[p])
+                if a != 0:
+                    at = ((z - z0 + pad_z) * box_r + (r - r0 + pad_r)) * box_c + (c - c0 + pad_c)
+                    crop[at] = np.uint8(a)
+                    local[n_local] = at
+                    n_local += 1
+        n_local = n_nonzero
+        if codes.size < n_nonzero * n_directions:
+            codes = np.empty(n_nonzero * n_directions, np.int32)
+            counts = np.empty(n_nonzero * n_directions, np.int32)
+        # dense tables: levels min_level.. shifted to 1.., row 0 for the pairs with a level 0
+        shift = min_level - 1
+        side = n_levels - shift
+        cells = side * side
+        dense = cells <= _DENSE_FACTOR * n_nonzero
+        if dense and table.size < cells * n_directions:
+            table = np.zeros(cells * n_directions, np.int32)
+        for d in range(n_directions):
+            partner[d] = (
+                (directions[d, 0] * box_r + directions[d, 1]) * box_c + directions[d, 2]
+            ) * scale
+        if dense and n_directions == 4:  # 2-D: the four directions unrolled
+            q0 = partner[0]
+            q1 = partner[1]
+            q2 = partner[2]
+            q3 = partner[3]
+            t1 = cells
+            t2 = 2 * cells
+            t3 = 3 * cells
+            for k in range(n_local):
+                at = local[k]
+                a = np.int64(crop[at])
+                b0 = np.int64(crop[at + q0])
+                b1 = np.int64(crop[at + q1])
+                b2 = np.int64(crop[at + q2])
+                b3 = np.int64(crop[at + q3])
+                # (min - shift) is <= 0 only for a partner at level 0: row 0
+                table[max(min(a, b0) - shift, 0) * side + max(a, b0) - shift] += 1
+                table[t1 + max(min(a, b1) - shift, 0) * side + max(a, b1) - shift] += 1
+                table[t2 + max(min(a, b2) - shift, 0) * side + max(a, b2) - shift] += 1
+                table[t3 + max(min(a, b3) - shift, 0) * side + max(a, b3) - shift] += 1
+        elif dense:
+            for k in range(n_local):
+                at = local[k]
+                a = np.int64(crop[at])
+                for d in range(n_directions):
+                    b = np.int64(crop[at + partner[d]])
+                    table[d * cells + max(min(a, b) - shift, 0) * side + max(a, b) - shift] += 1
+        else:
+            for d in range(n_directions):
+                n_pairs[d] = 0
+            for k in range(n_local):
+                at = local[k]
+                a = np.int64(crop[at])
+                for d in range(n_directions):
+                    b = np.int64(crop[at + partner[d]])
+                    if b != 0:
+                        position = d * n_nonzero + n_pairs[d]
+                        if a <= b:
+                            codes[position] = np.int32((a << math_.CODE_SHIFT) | b)
+                        else:
+                            codes[position] = np.int32((b << math_.CODE_SHIFT) | a)
+                        n_pairs[d] += 1
+        for k in range(n_local):
+            crop[local[k]] = 0
+        for d in range(n_directions):
+            item = first + d
+            base = d * n_nonzero
+            if dense:
+                # read off (and clear) the upper triangle in ascending (i, j) order;
+                # row 0 holds the pairs with a level-0 partner
+                at = d * cells
+                for j in range(side):
+                    table[at + j] = 0
+                n_unique = np.int64(0)
+                count = np.int64(0)
+                for i in range(1, side):
+                    code_i = (i + shift) << math_.CODE_SHIFT
+                    row_at = at + i * side
+                    for j in range(i, side):
+                        m = table[row_at + j]
+                        if m != 0:
+                            codes[base + n_unique] = np.int32(code_i | (j + shift))
+                            counts[base + n_unique] = m
+                            table[row_at + j] = 0
+                            n_unique += 1
+                            count += m
+            else:
+                count = n_pairs[d]
+                n_unique = np.int64(0)
+                if count != 0:
+                    _sort_codes(codes, counts, base, count, n_levels, bucket)
+                    n_unique = _run_length(codes, counts, base, count)
+            if count == 0:
+                empty[item] = 1
+                for f in range(math_.N_FEATURES):
+                    features[item, f] = math.nan
+                continue
+            _haralick_from_entries(
+                codes, counts, base, n_unique, count, n_levels, entropy_scale,
+                true_difference_variance, px, p_sum, p_diff, nonzero, features, item,
+            )
+
+
+@njit(parallel=True, cache=True)
+def haralick_objects_cpu(
+    row_slots, offsets, pixels, ids, levels, directions, scale, depth, height, width,
+    entropy_scale, true_difference_variance, n_chunks,
+):
+    """Haralick features of every (object row, direction), level 0 dropped (CellProfiler).
+
+    The same features as :func:`haralick_cpu` with ``ignore_zeros=True``, bit for bit: each
+    direction gets the same sorted (i, j, count) entries, reduced by the same
+    :func:`_haralick_math.haralick_from_entries`. Per object:
+
+    1. its non-zero levels are written into a crop that is zero elsewhere, padded by
+       ``scale`` on every axis that a direction moves along, so that a partner outside the
+       image, outside the object or at level 0 reads 0, without bounds or label checks. In
+       2-D the crop is a window of whole image lines (its lines ``(width + 2 pad)`` long),
+       filled in the same pass that finds the object's level range; in 3-D (or when such a
+       window would be huge) it is the object's padded bounding box, found first;
+    2. every non-zero pixel counts its partners in all the directions in one pass: into one
+       dense table per direction indexed by (min, max) of the two levels relative to the
+       object's lowest level (a pair with a 0 falls into row 0, never read), when the levels
+       spanned are few; otherwise as canonical codes ``i << 8 | j``, sorted as on the GPU;
+    3. the dense tables are read off (and cleared) in ascending (i, j) order, the sorted
+       order; only the pixels written are cleared from the crop.
+
+    Objects whose padded box is much larger than their area (pieces far apart) take
+    :func:`_haralick_math.haralick_rows` instead, which needs no crop. Objects are dealt
+    round-robin to ``n_chunks`` chunks (a few per thread: each zeroes its crop once); each
+    grows its buffers as its objects need. Objects are independent, so the results do not
+    depend on ``n_chunks`` or the threads.
+
+    Returns
+    -------
+    features : float64 array (n_rows * n_directions, 13)
+    empty : int8 array (n_rows * n_directions,)
+        1 where the direction has no valid pair (its features are NaN).
+    """
+    n_directions = directions.shape[0]
+    n_rows = row_slots.shape[0]
+    features = np.empty((n_rows * n_directions, math_.N_FEATURES), np.float64)
+    empty = np.zeros(n_rows * n_directions, np.int8)
+    pad_z = np.int64(0)
+    pad_r = np.int64(0)
+    pad_c = np.int64(0)
+    for d in range(n_directions):
+        pad_z = max(pad_z, abs(directions[d, 0]) * scale)
+        pad_r = max(pad_r, abs(directions[d, 1]) * scale)
+        pad_c = max(pad_c, abs(directions[d, 2]) * scale)
+    n_chunks = max(1, min(n_rows, n_chunks))
+    for chunk in prange(n_chunks):
+        _haralick_chunk(
+            chunk, n_chunks, row_slots, offsets, pixels, ids, levels, directions, scale, depth,
+            height, width, entropy_scale, true_difference_variance, pad_z, pad_r, pad_c,
+            features, empty,
+        )
     return features, empty
 
 

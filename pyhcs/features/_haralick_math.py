@@ -238,13 +238,11 @@ def haralick_from_entries(
     # marginals (px == py: the matrix is symmetric)
     mean = 0.0
     second = 0.0
-    hx = 0.0
     n_nonzero = 0
     for k in range(n_levels):
         if px[k] != 0.0:
             mean += np.float64(k) * px[k]
             second += np.float64(k * k) * px[k]
-            hx += _entropy_term(px[k])
             nonzero[n_nonzero] = k
             n_nonzero += 1
     variance = second - mean * mean
@@ -289,8 +287,12 @@ def haralick_from_entries(
     # HXY = H(p) and HXY1 = -sum p log2(px_i px_j). p_sum is free from here on: its first
     # MAX_LEVELS entries hold log2(px), the next LOG_CACHE ones log2(c / T) per numerator c
     # (1.0 = not yet computed; a probability's log is <= 0), since small counts repeat.
+    # HX = H(px), from the same logarithms, summed in the same (ascending) order
+    hx = 0.0
     for a in range(n_nonzero):
-        p_sum[nonzero[a]] = math.log2(px[nonzero[a]])
+        log_px = math.log2(px[nonzero[a]])
+        p_sum[nonzero[a]] = log_px
+        hx += -px[nonzero[a]] * log_px
     for c in range(LOG_CACHE):
         p_sum[MAX_LEVELS + c] = 1.0
     entropy = 0.0

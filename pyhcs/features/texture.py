@@ -479,16 +479,31 @@ def haralick_array(
     return features, rows.labels.astype(xp.int64)
 
 
+#: below this many object rows the CPU splits the directions of each object across threads
+_FEW_ROWS = 64
+#: object rows are dealt to this many chunks per CPU thread (each zeroes its crop once)
+_CHUNKS_PER_THREAD = 4
+
+
 def _haralick_launch(
     row_slots, offsets, pixels, ids, levels, directions, scale, shape3, ignore_zeros,
     entropy_scale, true_difference_variance, ns,
 ):
     depth, height, width = shape3
+    if ns.target == "cpu" and ignore_zeros and row_slots.shape[0] >= _FEW_ROWS:
+        import numba
+
+        from ._glcm_cpu import haralick_objects_cpu
+
+        return haralick_objects_cpu(
+            row_slots, offsets, pixels, ids, levels, directions, scale, depth, height, width,
+            entropy_scale, true_difference_variance, _CHUNKS_PER_THREAD * numba.get_num_threads(),
+        )
     if ns.target == "cpu":
         from ._glcm_cpu import haralick_cpu
 
         # with fewer objects than chunks of work, run their directions in parallel too
-        split_directions = row_slots.shape[0] < 64
+        split_directions = row_slots.shape[0] < _FEW_ROWS
         n_levels_bound = int(levels.max()) + 1 if levels.size else 1
         return haralick_cpu(
             row_slots, offsets, pixels, ids, levels, directions, scale, depth, height, width,

@@ -350,6 +350,51 @@ def test_cpu_results_do_not_depend_on_how_directions_are_split():
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
+@pytest.mark.parametrize("scale", [1, 2, 3, 5])
+@pytest.mark.parametrize("gray_levels", [8, 64, 256])
+@pytest.mark.parametrize("kind", ["ellipses", "far apart", "volume"])
+def test_cpu_object_kernel_equals_reference_kernel_bit_for_bit(kind, scale, gray_levels):
+    # the crop kernel (dense tables or sorted codes; line windows in 2-D, boxes in 3-D,
+    # the pixel-list route for pieces far apart) against haralick_cpu, whatever the chunks
+    from pyhcs._backend import namespace_for
+    from pyhcs.features import _glcm_cpu, _haralick_math
+    from pyhcs.features.texture import _quantize
+
+    rng = np.random.default_rng(scale * 7 + gray_levels)
+    if kind == "ellipses":
+        labels = random_ellipses((70, 90), 30, seed=scale)
+        labels[:, :2] = 40  # a column object on the image edge, pairs only vertically
+        labels[-1, 10:60] = 41  # a one-row object on the bottom edge
+    elif kind == "far apart":
+        labels = np.zeros((1200, 1200), np.int32)
+        labels[:4, :5] = 1
+        labels[-5:, -4:] = 1  # one label, two pieces: a box far larger than the object
+        labels[300:330, 0:40] = 2
+        labels[100:101, 100:103] = 3
+    else:
+        labels = np.zeros((6, 30, 33), np.int32)
+        labels[1:6, 2:20, 3:15] = 1
+        labels[0:6, 15:29, 16:32] = 2
+        labels[3, 5, 20] = 3
+        labels[:, 0, :] = 4
+    image = rng.integers(0, 2**16, labels.shape, dtype=np.uint16)
+    image[labels.shape[0] // 2:] >>= 9  # dim part: few levels, many pixels at level 0
+    directions = _haralick_math.DIRECTIONS_2D if labels.ndim == 2 else _haralick_math.DIRECTIONS_3D
+    shape3 = (1,) + labels.shape if labels.ndim == 2 else labels.shape
+    ids = np.ascontiguousarray(labels, dtype=np.int32).ravel()
+    area, offsets, pixels = _glcm_cpu.pixels_by_object(ids, int(labels.max()) + 1)
+    rows = np.concatenate([np.flatnonzero(area), [0]]).astype(np.int64)  # + an empty slot
+    levels = _quantize(image, gray_levels, namespace_for(image)).ravel()
+    args = (rows, offsets, pixels, ids, levels, directions, scale, *shape3)
+    expected = _glcm_cpu.haralick_cpu(
+        *args, True, 1.0, False, False, int(levels.max()) + 1
+    )
+    for n_chunks in (1, 3, 64):
+        features, empty = _glcm_cpu.haralick_objects_cpu(*args, 1.0, False, n_chunks)
+        assert features.tobytes() == expected[0].tobytes()  # same bits, NaN included
+        np.testing.assert_array_equal(empty, expected[1])
+
+
 def _whole_image_by_object_route(image, scale, gray_levels):
     """Whole-image features through the per-object kernel: one object holding every pixel."""
     from pyhcs._backend import namespace_for
