@@ -9,15 +9,22 @@ from harness import Case, on_device
 
 
 def _cp_measure_intensity(labels, image, accelerator):
+    """cp_measure's intensity function as its accelerator dispatches it (CellProfiler's
+    quantiles, ``legacy=True``); the previous accelerator is restored afterwards.
+
+    ``cp_measure.core.measureobjectintensity.get_intensity`` itself is always the default
+    (numpy) one: only ``cp_measure.bulk`` dispatches to the numba module.
+    """
     import cp_measure
-    from cp_measure.core.measureobjectintensity import get_intensity
+    from cp_measure.bulk import get_core_measurements
 
     previous = cp_measure._ACCELERATOR
     cp_measure.set_accelerator(accelerator)
     try:
+        get_intensity = get_core_measurements(legacy=True)["intensity"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return get_intensity(labels, image, legacy=True)
+            return get_intensity(labels, image)
     finally:
         cp_measure.set_accelerator(previous)
 
