@@ -29,7 +29,9 @@ _SIGNATURE = (
 
 @gpu_kernel("void(int64[::1], int32[::1], int64, int64, uint8[::1])")
 def edge_flags_gpu(pixels, ids, width, height, edges):
-    """Same as :func:`._intensity_cpu.edge_flags_cpu`; one thread per CSR pixel, grid-stride."""
+    """``edges[k]`` = 1 where CSR pixel ``k`` (flat index ``pixels[k]``) has a 4-neighbour
+    inside the image with another slot (``ids``, H * W), else 0: the flags of
+    :func:`._intensity_cpu.edge_map_cpu`; one thread per CSR pixel, grid-stride."""
     for k in range(cuda.grid(1), pixels.shape[0], cuda.gridsize(1)):
         edges[k] = _edge_flag(k, pixels, ids, width, height)
 

@@ -256,12 +256,12 @@ def edge_flag(k, pixels, ids, width, height):
     return 0
 
 
-def object_features(row, slot, base, offsets, pixels, edges, image, width, mode, scratch, out):
-    """All features of one object (slot ``slot``) into ``out[row, :]``.
+def object_sums(row, slot, base, offsets, pixels, edges, image, width, scratch, out):
+    """Every feature of one object (slot ``slot``) but the four quantiles into ``out[row, :]``;
+    returns its pixel count n (0: an empty slot, whose row is all NaN).
 
     ``edges`` flags the edge pixels of the CSR (:func:`edge_flag`, aligned with ``pixels``);
-    ``scratch[base:base + n]`` (n = the object's pixel count) is this object's workspace: its
-    values, then their order statistics.
+    the object's values are left in ``scratch[base:base + n]``, raster order.
     """
     a = offsets[slot]
     n = offsets[slot + 1] - a
@@ -269,7 +269,7 @@ def object_features(row, slot, base, offsets, pixels, edges, image, width, mode,
     if n <= 0:
         for k in range(out.shape[1]):
             out[row, k] = nan
-        return
+        return 0
     total = 0.0
     sum_x = 0.0
     sum_y = 0.0
@@ -372,7 +372,12 @@ def object_features(row, slot, base, offsets, pixels, edges, image, width, mode,
     out[row, 18] = float(max_pos - max_r * width)
     out[row, 19] = float(max_r)
     out[row, 20] = 0.0
+    return n
 
+
+def object_quantiles(row, base, n, mode, scratch, out):
+    """LowerQuartile, Median, MAD and UpperQuartile (``out[row, 11:15]``) of the ``n`` > 0
+    values in ``scratch[base:base + n]`` (:func:`object_sums`), by quickselect in place."""
     # quantiles: the median, then the quartiles in the closed ranges on either side of it
     linear = mode == 1
     m = _low_position(n, 0.5, linear)
@@ -414,6 +419,15 @@ def object_features(row, slot, base, offsets, pixels, edges, image, width, mode,
         out[row, 13] = _rule_value(n, 0.5, linear, lo, d_lo, d_next)
 
 
+def object_features(row, slot, base, offsets, pixels, edges, image, width, mode, scratch, out):
+    """All features of one object (slot ``slot``) into ``out[row, :]``: :func:`object_sums`,
+    then :func:`object_quantiles`; ``scratch[base:base + n]`` (n = the object's pixel count)
+    is its workspace."""
+    n = object_sums(row, slot, base, offsets, pixels, edges, image, width, scratch, out)
+    if n > 0:
+        object_quantiles(row, base, n, mode, scratch, out)
+
+
 _SHARED = (
     "_is_nan",
     "_div",
@@ -429,6 +443,8 @@ _SHARED = (
     "_next_after",
     "_is_edge",
     "edge_flag",
+    "object_sums",
+    "object_quantiles",
     "object_features",
 )
 

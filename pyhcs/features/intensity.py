@@ -99,11 +99,14 @@ def _edges(objects: ObjectIndex, ns: Namespace) -> Any:
         height, width = objects.shape
         if pixels.shape[0]:
             if ns.target == "cpu":
-                from ._intensity_cpu import PIXELS_PER_THREAD, edge_flags_cpu
+                from ._intensity_cpu import PIXELS_PER_THREAD, edge_flags_cpu, edge_map_cpu
                 from ._zernike_cpu import threads_for
 
+                edge_map = xp.empty((height, width), xp.uint8)
+                with threads_for(height * width, PIXELS_PER_THREAD):
+                    edge_map_cpu(objects.ids, edge_map)
                 with threads_for(int(pixels.shape[0]), PIXELS_PER_THREAD):
-                    edge_flags_cpu(pixels, objects.flat_ids, width, height, edges)
+                    edge_flags_cpu(pixels, edge_map.ravel(), edges)
             else:
                 from ._intensity_gpu import edge_flags_gpu
 
@@ -128,11 +131,11 @@ def _measure(image: Any, objects: ObjectIndex, targets: Any, mode: int, ns: Name
     width = objects.shape[1]
     args = (targets, ws_offsets, offsets, pixels, edges, image, width, mode, scratch, out)
     if ns.target == "cpu":
-        from ._intensity_cpu import PIXELS_PER_THREAD, intensity_cpu
+        from ._intensity_cpu import BUCKET_MIN_PIXELS, PIXELS_PER_THREAD, intensity_cpu
         from ._zernike_cpu import threads_for
 
         with threads_for(int(ws_offsets[-1]), PIXELS_PER_THREAD):
-            intensity_cpu(*args)
+            intensity_cpu(*args, BUCKET_MIN_PIXELS)
         return out
     from ._intensity_gpu import intensity_gpu
 

@@ -28,6 +28,7 @@ from skimage.segmentation import find_boundaries
 from pyhcs.features import ObjectIndex
 from pyhcs.features.intensity import (
     INTENSITY_FEATURES,
+    QUARTILES,
     IntensityArrays,
     intensity,
     intensity_array,
@@ -369,6 +370,90 @@ def test_selection_and_heapsort_give_numpy_sorted_values():
                 assert_same(_shared.select(z, 2, n + 2, k + 2), expected[k])
                 assert_same(z[:2], [np.nan, np.nan])
                 assert_same(z[-2:], [-np.inf, -np.inf])
+
+
+def order_statistic_images(shape, seed):
+    """Finite images for the bucket order statistics: float32 as CellProfiler loads it, heavy
+    ties, signed zeros, float64 over 600 decades, subnormals, one value, one outlier."""
+    rng = np.random.default_rng(seed)
+    outlier = (rng.integers(100, 120, shape) / 65535).astype(np.float32)
+    outlier.flat[rng.integers(0, outlier.size, 3)] = 1.0
+    signed = np.round(rng.normal(0.0, 0.3, shape), 1).astype(np.float32)  # -0.0 and 0.0
+    return {
+        "uint16": (rng.integers(0, 65536, shape) / 65535).astype(np.float32),
+        "dim_uint16": (rng.integers(0, 40, shape) / 65535).astype(np.float32),
+        "two_values": rng.integers(0, 2, shape).astype(np.float32),
+        "signed_zeros": signed,
+        "wide_float64": rng.normal(size=shape) * 10.0 ** rng.integers(-300, 300, shape),
+        "subnormal": rng.integers(0, 5, shape) * 5e-324,
+        "one_value": np.full(shape, 0.3),
+        "outlier": outlier,
+        "huge_float64": rng.choice([-1.7e308, 1.7e308, 1.0, -1.0], shape),
+    }
+
+
+def test_bucket_select_against_numpy_sort():
+    from pyhcs.features._intensity_cpu import _bucket_select
+
+    rng = np.random.default_rng(71)
+    hist = np.empty(2049, np.int32)
+    bucket_of_bin = np.empty(2049, np.int8)
+    small = np.empty((4, 8), np.int64)
+    for n in (1, 2, 5, 64, 300, 5000):
+        for name, image in order_statistic_images((n,), seed=n).items():
+            x = np.asarray(image, np.float64)
+            positions = np.unique(rng.integers(0, n, 6))
+            values = np.empty(8)
+            keys = np.empty(n, np.uint32)
+            buf = np.empty(n)
+            for deviations in (False, True):
+                center = float(np.median(x)) if deviations else 0.0
+                wanted = np.sort(np.abs(x - center) if deviations else x)
+                low, high = (0.0, wanted[-1]) if deviations else (x.min(), x.max())
+                work = x.copy()
+                _bucket_select(work, low, high, center, deviations, positions,
+                               positions.size, values, keys, hist, bucket_of_bin, small, buf)
+                assert_same(values[:positions.size], wanted[positions],
+                            f"{name} {n} {deviations}")
+                assert_same(work, np.abs(x - center) if deviations else x)
+
+
+@pytest.mark.parametrize("quartiles", list(QUARTILES))
+def test_bucket_quantiles_equal_the_quickselect(monkeypatch, quartiles):
+    """Objects of >= BUCKET_MIN_PIXELS finite pixels take their order statistics from value
+    buckets, the others (and the GPU) from the quickselect: both give the same features."""
+    from pyhcs.features import _intensity_cpu
+
+    labels = random_ellipses((90, 96), 14, seed=47, max_radius=30)
+    labels[:3, :] = 99  # a one-row-thick object of ~290 pixels
+    images = order_statistic_images(labels.shape, seed=48)
+    images["with_nan"] = np.where(labels % 3 == 0, np.nan, images["uint16"])  # fallbacks
+    images["with_inf"] = np.where(labels % 4 == 1, np.inf, images["wide_float64"])
+    for name, image in images.items():
+        default = as_table(intensity_array(image, labels, quartiles=quartiles))
+        with monkeypatch.context() as patch:
+            patch.setattr(_intensity_cpu, "BUCKET_MIN_PIXELS", 1)  # every object by buckets
+            buckets = as_table(intensity_array(image, labels, quartiles=quartiles))
+            patch.setattr(_intensity_cpu, "BUCKET_MIN_PIXELS", 10**9)  # none
+            quickselect = as_table(intensity_array(image, labels, quartiles=quartiles))
+        assert_same(buckets, quickselect, name)
+        assert_same(default, quickselect, name)
+        with np.errstate(all="ignore"):  # the inf image's sums
+            reference = reference_intensity(image, labels, quartiles)[1]
+        assert_same(default[:, 11:15], reference[:, 11:15], name)
+
+
+def test_edge_flags_of_thin_and_tiny_images():
+    rng = np.random.default_rng(49)
+    for shape in ((1, 1), (1, 9), (9, 1), (2, 2), (3, 40), (40, 3)):
+        labels = rng.integers(0, 3, shape).astype(np.int32)
+        if not labels.any():
+            labels[0, 0] = 1
+        objects = ObjectIndex(labels)
+        intensity_array(np.ones(shape, np.float32), objects)
+        rr, cc = np.unravel_index(objects.pixels, labels.shape)
+        np.testing.assert_array_equal(objects._cache["intensity_edges"],
+                                      find_boundaries(labels, mode="inner")[rr, cc], str(shape))
 
 
 # -------------------------------------------------------------- index, ObjectIndex, labels
