@@ -16,7 +16,7 @@ from .. import _gpu_rounding as rounding
 from .._backend import gpu_kernel
 from ._neighbors_math import PAIR_CACHE, build
 
-is_outline, touches, segment_pairs, nearest_three = build(
+is_outline, touches, segment_pairs, nearest_three, expand_column, expand_row = build(
     rounding.mul, rounding.add, cuda.jit(device=True)
 )
 
@@ -81,3 +81,20 @@ def nearest_three_gpu(o_r, o_c, n_r, n_c, order):
     """``order[i, 0:3]`` as :func:`pyhcs.features._neighbors_cpu.nearest_three_cpu`."""
     for i in range(cuda.grid(1), o_r.shape[0], cuda.gridsize(1)):
         nearest_three(i, o_r, o_c, n_r, n_c, order)
+
+
+@gpu_kernel("void(int32[:, ::1], int32[:, ::1])")
+def expand_columns_gpu(numbers, nearest_row):
+    """The column pass of :func:`pyhcs.features._neighbors_cpu.expand_labels_cpu`: one thread
+    per column (adjacent threads read adjacent pixels)."""
+    for c in range(cuda.grid(1), numbers.shape[1], cuda.gridsize(1)):
+        expand_column(numbers, nearest_row, c)
+
+
+@gpu_kernel("void(int32[:, ::1], int32[:, ::1], int32[:, ::1], int64[:, ::1], int32[:, ::1],"
+            " int32[:, ::1])")
+def expand_rows_gpu(numbers, nearest_row, site_c, site_r2, site_number, expanded):
+    """The row pass of :func:`pyhcs.features._neighbors_cpu.expand_labels_cpu`: one thread
+    per row, its envelope in row ``r`` of the (H, W) ``site_*`` workspaces."""
+    for r in range(cuda.grid(1), numbers.shape[0], cuda.gridsize(1)):
+        expand_row(numbers, nearest_row, r, site_c[r], site_r2[r], site_number[r], expanded)

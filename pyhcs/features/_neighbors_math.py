@@ -146,4 +146,60 @@ def build(mul, add, device):
         order[i, 1] = j1
         order[i, 2] = j2
 
-    return is_outline, touches, segment_pairs, nearest_three
+    @device
+    def expand_column(numbers, nearest_row, c):
+        """``nearest_row[:, c]``: the row of the labelled pixel of column ``c`` nearest to each
+        row, the upper one of two at equal distance; -1 in a column without any."""
+        height = numbers.shape[0]
+        last = -1
+        for r in range(height):
+            if numbers[r, c] != 0:
+                last = r
+            nearest_row[r, c] = last
+        below = -1
+        for r in range(height - 1, -1, -1):
+            if numbers[r, c] != 0:
+                below = r
+            above = nearest_row[r, c]
+            if below >= 0 and (above < 0 or below - r < r - above):
+                nearest_row[r, c] = below
+
+    @device
+    def expand_row(numbers, nearest_row, r, site_c, site_r2, site_number, expanded):
+        """``expanded[r, :]``: the number of the nearest labelled pixel of every pixel of row
+        ``r``, from the column sites ``(nearest_row[r, w], w)``, as scipy's feature transform
+        picks it (see :func:`pyhcs.features._neighbors_cpu.expand_labels_cpu`).
+        ``site_c``, ``site_r2`` and ``site_number`` (int32, int64, int32; at least W each)
+        hold the lower envelope's sites: column, squared row offset, number."""
+        width = numbers.shape[1]
+        top = -1
+        for w in range(width):
+            w_row = nearest_row[r, w]
+            if w_row < 0:
+                continue  # no labelled pixel in this column
+            w_r2 = (int64(w_row) - r) * (int64(w_row) - r)
+            while top >= 1:
+                a = int64(site_c[top]) - site_c[top - 1]
+                b = w - int64(site_c[top])
+                c = a + b
+                if c * site_r2[top] - b * site_r2[top - 1] - a * w_r2 - a * b * c <= 0:
+                    break
+                top -= 1
+            top += 1
+            site_c[top] = w
+            site_r2[top] = w_r2
+            site_number[top] = numbers[w_row, w]
+        k = 0
+        for x in range(width):
+            gap = int64(site_c[k]) - x
+            best = gap * gap + site_r2[k]
+            while k < top:
+                gap = int64(site_c[k + 1]) - x
+                d = gap * gap + site_r2[k + 1]
+                if best <= d:
+                    break
+                best = d
+                k += 1
+            expanded[r, x] = site_number[k]
+
+    return is_outline, touches, segment_pairs, nearest_three, expand_column, expand_row

@@ -74,6 +74,35 @@ class NeighborsArrays(NamedTuple):
                 for name, value in zip(FEATURES, self[1:8])}
 
 
+#: Columns per work item of the CPU expansion's column pass.
+_EXPAND_COLUMN_BLOCK = 128
+
+
+def _expand(numbers: Any, ns: Namespace) -> Any:
+    """"Expand until adjacent": every pixel the number of its nearest labelled pixel, as
+    scipy's feature transform picks it, ties included, on either device."""
+    xp = ns.xp
+    expanded = xp.empty_like(numbers)
+    if ns.target == "cpu":
+        from ._neighbors_cpu import expand_labels_cpu
+
+        expand_labels_cpu(numbers, _EXPAND_COLUMN_BLOCK, expanded)
+        return expanded
+    from ._neighbors_gpu import expand_columns_gpu, expand_rows_gpu
+
+    height, width = numbers.shape
+    nearest_row = xp.empty_like(numbers)
+    blocks, threads = launch_config(width)
+    expand_columns_gpu[blocks, threads](numbers, nearest_row)
+    site_c = xp.empty((height, width), xp.int32)
+    site_r2 = xp.empty((height, width), xp.int64)
+    site_number = xp.empty((height, width), xp.int32)
+    blocks, threads = launch_config(height, threads_per_block=32)
+    expand_rows_gpu[blocks, threads](numbers, nearest_row, site_c, site_r2, site_number,
+                                     expanded)
+    return expanded
+
+
 def _check_method(method: Any) -> str:
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, "
@@ -232,13 +261,7 @@ def neighbors_array(
             numbers = xp.ascontiguousarray(objects.row_of_slot()[objects.ids], dtype=xp.int32)
         if method == "expand" and bool((numbers == 0).any()):
             # every background pixel takes its nearest object's number
-            nearest = ns.ndimage.distance_transform_edt(
-                numbers == 0, return_distances=False, return_indices=True)
-            flat = nearest[0].astype(xp.int64 if height * width > 2**31 - 1 else xp.int32)
-            flat *= width
-            flat += nearest[1]
-            working = xp.ascontiguousarray(numbers.ravel()[flat], dtype=xp.int32)
-            del nearest, flat
+            working = _expand(numbers, ns)
         else:
             working = numbers
         # cp_measure looks for neighbours in the unexpanded labels
@@ -388,13 +411,14 @@ def neighbors(
     Cost: the outline pixels of E are scanned twice (counts, then the pairs of the segments
     that have any), each outline pixel testing the touching disk and, only where it touches,
     the neighbour disk; the closest centres cost one thread per object scanning all centres
-    (N^2 distances, as CellProfiler's distance matrix, in O(N) memory). "expand" spends most
-    of its time in scipy's (single-threaded) distance transform.
+    (N^2 distances, as CellProfiler's distance matrix, in O(N) memory). "expand" first gives
+    every background pixel its nearest object's number with pyhcs's own feature transform
+    (Maurer's algorithm in integers: scipy's choice among equidistant pixels, exactly; a
+    parallel column pass, then a row pass), about 7x faster than scipy's on 2 cores.
 
-    GPU: the same kernels; the expansion uses ``cupyx.scipy.ndimage.distance_transform_edt``,
-    whose choice between equidistant labelled pixels can differ from scipy's (pixels exactly
-    halfway between two objects), and ``cupy.arccos`` can differ from numpy's in the last
-    bit. Counts are integer atomics (exact).
+    GPU: the same kernels, the expansion included (one thread per column, then per row;
+    scipy's ties); ``cupy.arccos`` can differ from numpy's in the last bit. Counts are
+    integer atomics (exact).
 
     Examples
     --------

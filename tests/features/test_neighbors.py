@@ -436,11 +436,60 @@ GPU_CASES = [
 ]
 
 
-def expansion_is_ambiguous(labels):
-    """Whether some background pixel is equidistant from two objects (the expansion's tie)."""
-    distances = np.stack([ndi.distance_transform_edt(labels != k)
-                          for k in range(1, int(labels.max()) + 1)])
-    return bool(((distances == distances.min(axis=0)).sum(axis=0) > 1).any())
+def expansion_cases():
+    """Label images whose expansion has many ties: random sparse pixels, points on lattices
+    (every pixel between two lattice points is equidistant), a few isolated pixels, thin
+    images."""
+    rng = np.random.default_rng(80)
+    cases = []
+    for trial in range(45):
+        h, w = (int(v) for v in rng.integers(1, 34, 2))
+        numbers = np.zeros((h, w), np.int32)
+        kind = trial % 3
+        if kind == 0:
+            keep = rng.random((h, w)) < 0.2 * rng.random()
+            numbers[keep] = rng.integers(1, 6, int(keep.sum()))
+        elif kind == 1:
+            lattice = numbers[::int(rng.integers(2, 7)), ::int(rng.integers(2, 7))]
+            lattice[...] = rng.integers(1, 9, lattice.shape)
+        else:
+            k = int(rng.integers(1, 6))
+            numbers[rng.integers(0, h, k), rng.integers(0, w, k)] = np.arange(1, k + 1)
+        if not numbers.any():
+            numbers[h // 2, w // 2] = 1
+        cases.append(numbers)
+    thin = np.zeros((1, 25), np.int32)
+    thin[0, [3, 9, 15]] = [1, 2, 3]
+    cases += [thin, np.ascontiguousarray(thin.T), np.array([[0, 1, 0]], np.int32)]
+    return cases
+
+
+def scipy_expansion(numbers):
+    index = ndi.distance_transform_edt(numbers == 0, return_distances=False,
+                                       return_indices=True)
+    return numbers[tuple(index)]
+
+
+def _expansion(numbers):
+    from pyhcs._backend import namespace_for
+    from pyhcs.features.neighbors import _expand
+
+    return _expand(numbers, namespace_for(numbers))
+
+
+def test_expansion_is_scipys_feature_transform():
+    """pyhcs's own expansion picks the pixel scipy's distance_transform_edt picks, ties
+    included (the expanded labels decide NumberOfNeighbors and PercentTouching)."""
+    for numbers in expansion_cases():
+        np.testing.assert_array_equal(_expansion(numbers), scipy_expansion(numbers),
+                                      str(numbers.shape))
+
+
+@pytest.mark.cudasim
+def test_gpu_expansion_is_scipys_feature_transform(gpu_path):
+    for numbers in expansion_cases()[::4]:
+        np.testing.assert_array_equal(gpu_path(_expansion, numbers), scipy_expansion(numbers),
+                                      str(numbers.shape))
 
 
 @pytest.mark.cudasim
@@ -450,8 +499,7 @@ def expansion_is_ambiguous(labels):
     ("within", 3, "cellprofiler"), ("expand", 5, "cp_measure")])
 def test_gpu_path_equals_cpu(gpu_path, case, method, distance, reference):
     """Bit for bit under the simulator. On a real GPU cupy's arccos may differ in the last
-    bits, and cupyx's expansion may break ties between equidistant objects differently: the
-    features that depend on the expansion are then left out."""
+    bits."""
     labels = GPU_CASES[case]
     kwargs = {"method": method, "distance": distance, "reference": reference,
               "index": [3, 1, 77, 2, 5, 4, 6]}
@@ -459,13 +507,8 @@ def test_gpu_path_equals_cpu(gpu_path, case, method, distance, reference):
     gpu = gpu_path(_as_tuple, labels, **kwargs)
     assert len(cpu) == len(gpu) and cpu[-1] == gpu[-1]
     np.testing.assert_array_equal(cpu[0], gpu[0])
-    tie_sensitive = REAL_GPU and method == "expand" and expansion_is_ambiguous(labels)
-    if tie_sensitive and reference == "cp_measure":
-        pytest.skip("cp_measure's Expand centres depend on the expansion's ties")
     for k, feature in enumerate(FEATURES, start=1):
         a, b = np.asarray(cpu[k]), np.asarray(gpu[k])
-        if tie_sensitive and feature in ("NumberOfNeighbors", "PercentTouching"):
-            continue
         if REAL_GPU and feature == "AngleBetweenNeighbors":
             np.testing.assert_allclose(b, a, rtol=1e-14, atol=0, err_msg=feature)
         else:
