@@ -17,6 +17,7 @@ _haralick_rows = _shared.haralick_rows
 _haralick_from_entries = _shared.haralick_from_entries
 _sort_codes = _shared.sort_codes
 _run_length = _shared.run_length
+_raster_step = _shared.raster_step
 
 # Object rows are dealt round-robin to this many chunks (each allocates its scratch once);
 # a fixed number, so results never depend on the thread count.
@@ -178,15 +179,7 @@ def _object_extent(pixels, start, stop, levels, height, width):
     r = np.int64(0)
     for k in range(start, stop):
         p = np.int64(pixels[k])
-        rest = p - z * plane
-        if rest >= plane:  # pixels ascend: the coordinates move forward without divisions
-            z = p // plane
-            rest = p - z * plane
-            r = np.int64(0)
-        c = rest - r * width
-        if c >= width:
-            r = rest // width
-            c = rest - r * width
+        z, r, c = _raster_step(p, z, r, plane, width)
         z0 = min(z0, z)
         z1 = max(z1, z)
         r0 = min(r0, r)
@@ -301,15 +294,7 @@ def _haralick_chunk(
             n_local = np.int64(0)
             for k in range(start, stop):
                 p = np.int64(pixels[k])
-                rest = p - z * plane
-                if rest >= plane:
-                    z = p // plane
-                    rest = p - z * plane
-                    r = np.int64(0)
-                c = rest - r * width
-                if c >= width:
-                    r = rest // width
-                    c = rest - r * width
+                z, r, c = _raster_step(p, z, r, plane, width)
                 a = np.int64(levels[p])
                 if a != 0:
                     at = ((z - z0 + pad_z) * box_r + (r - r0 + pad_r)) * box_c + (c - c0 + pad_c)

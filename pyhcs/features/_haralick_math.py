@@ -37,6 +37,22 @@ DIRECTIONS_3D = np.array(
 )
 
 
+def raster_step(p, z, r, plane, width):
+    """``(z, r, c)`` of the flat index ``p`` given ``(z, r)`` of an earlier index that is not
+    larger (``plane`` = H * W): pixels come in raster order, so most steps stay in the same
+    plane and row and need no integer division. Start from ``z = r = 0``."""
+    rest = p - z * plane
+    if rest >= plane:
+        z = p // plane
+        rest = p - z * plane
+        r = np.int64(0)
+    c = rest - r * width
+    if c >= width:
+        r = rest // width
+        c = rest - r * width
+    return z, r, c
+
+
 def gather_pair_codes(
     pixels, start, stop, ids, levels, slot, directions, d_begin, d_end, scale,
     depth, height, width, ignore_zeros, codes, base, n_pairs,
@@ -60,8 +76,6 @@ def gather_pair_codes(
     for d in range(d_end - d_begin):
         n_pairs[d] = 0
     max_level = np.int64(0)
-    # pixels ascend in raster order: most steps stay in the same plane and row, so the
-    # coordinates are updated without integer divisions
     z = np.int64(0)
     r = np.int64(0)
     for k in range(start, stop):
@@ -71,15 +85,7 @@ def gather_pair_codes(
             max_level = a
         if ignore_zeros and a == 0:
             continue
-        rest = p - z * plane
-        if rest >= plane:
-            z = p // plane
-            rest = p - z * plane
-            r = np.int64(0)
-        c = rest - r * width
-        if c >= width:
-            r = rest // width
-            c = rest - r * width
+        z, r, c = raster_step(p, z, r, plane, width)
         for d in range(d_begin, d_end):
             z2 = z + directions[d, 0] * scale
             r2 = r + directions[d, 1] * scale
@@ -398,6 +404,7 @@ def haralick_rows(
 _SHARED = (
     "_entry",
     "_entropy_term",
+    "raster_step",
     "gather_pair_codes",
     "count_dense",
     "sort_codes",
