@@ -47,10 +47,14 @@ def _find_numpy_acos_loop() -> tuple[int, int]:
     """Address of numpy's float64 ``arccos`` inner loop and its data pointer, or (0, 0).
 
     The reference computes its angles with ``np.arccos``, which on AVX-512 machines is SIMD
-    (SVML) code that differs from the C library's ``acos`` in the last bit for ~10% of
-    arguments, and those bits decide ties between co-circular hull vertices. Calling numpy's
-    own loop from C++ reproduces the reference on every machine. The struct layout is checked
-    field by field, and the loop is then checked against ``np.arccos`` bit for bit.
+    code that differs from the C library's ``acos`` in the last bit for ~10% of arguments,
+    and those bits decide ties between co-circular hull vertices. Calling numpy's own loop
+    from C++ reproduces centrosome under the installed numpy on every machine. CellProfiler 5
+    pins numpy 1.26, whose AVX-512 arc cosine can differ from numpy 2's as well (an AMD EPYC
+    with AVX-512: 84,167 of 300,001 arguments; 3 of 1,122 circles of a tie-heavy field, by
+    up to 20 ulp in the radius); without AVX-512 both are the C library's. The struct
+    layout is checked field by field, and the loop is then checked against ``np.arccos`` bit
+    for bit.
     """
     ufunc = np.arccos
     if (
@@ -305,7 +309,9 @@ def minimum_enclosing_circle(labels: Any, index: Any = None) -> tuple[Any, Any]:
 
     Every step uses the reference's floating-point operations in its order (no fused
     multiply-add), and the arc cosine is numpy's own ``arccos`` loop (SIMD on AVX-512
-    machines), so exact ties between co-circular vertices resolve as in CellProfiler.
+    machines), so exact ties between co-circular vertices resolve as in centrosome under the
+    installed numpy, and as in CellProfiler 5 wherever its numpy 1.26 computes the same arc
+    cosine (see :func:`_find_numpy_acos_loop`).
 
     Differences from centrosome: labels absent from the image give a NaN radius (centrosome:
     NaN centre, radius 0), and the default ``index`` holds the labels present rather than

@@ -7,7 +7,9 @@ diameters and ``scipy.ndimage`` for the radii):
 
 - Area :math:`A`, the bounding box (``_Maximum`` exclusive), BoundingBoxArea, Extent
   :math:`A / \text{BoundingBoxArea}`, Center_X/Y (the centroid),
-  EquivalentDiameter :math:`(4 A / \pi)^{1/2}` (``pow``).
+  EquivalentDiameter :math:`(4 A / \pi)^{1/2}` (the C library's ``pow``, as skimage's scalar
+  ``**``: glibc's is not always correctly rounded, e.g. area 2502, so neither ``sqrt`` nor
+  numpy's vectorised ``power`` matches it everywhere).
 - Perimeter: skimage's 4-neighbourhood perimeter (border pixels weighted 1, :math:`\sqrt 2` or
   :math:`(1 + \sqrt 2)/2` by the border configuration around them), summed in the order of
   OpenBLAS's ``ddot`` (SkylakeX kernel; another BLAS kernel can change skimage's last bit).
@@ -72,6 +74,15 @@ _FERET = ("MinFeretDiameter", "MaxFeretDiameter")
 _SUM = {name: k for k, name in enumerate(SUM_NAMES)}
 _LAPACK_EPS2 = (2.0**-53) ** 2  # dsterf's test for a negligible off-diagonal element
 
+
+
+def _scalar_pow(base: Any, exponent: float, xp: Any) -> Any:
+    """``base ** exponent`` element by element with the C library's ``pow`` (Python's float
+    ``**``), as skimage computes it for one region at a time; numpy's array ``power`` may use
+    another (SIMD) implementation whose last bit differs. On the GPU the (n,) values make a
+    round trip through the host, so both devices give the same bits."""
+    values = [v ** exponent for v in to_numpy(base).astype(np.float64).tolist()]
+    return xp.asarray(np.array(values, dtype=np.float64).reshape(base.shape))
 
 def _check_flag(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
@@ -224,7 +235,7 @@ def _features(objects: ObjectIndex, advanced: bool, feret: bool) -> dict[str, An
         if feret:
             out["MinFeretDiameter"] = hull[:, 0]
             out["MaxFeretDiameter"] = hull[:, 1]
-        out["EquivalentDiameter"] = xp.power((4.0 * a) / math.pi, xp.full_like(a, 0.5))
+        out["EquivalentDiameter"] = _scalar_pow((4.0 * a) / math.pi, 0.5, xp)
         if advanced:
             for p in range(3):
                 for q in range(4):
@@ -233,13 +244,15 @@ def _features(objects: ObjectIndex, advanced: bool, feret: bool) -> dict[str, An
                 for q in range(4):
                     out[f"CentralMoment_{p}_{q}"] = mu[p, q]
             nu = {}
+            scales = {}  # mu00 ** (k / 2 + 1) for k = p + q, as skimage's scalar arithmetic
             for p in range(4):
                 for q in range(4):
                     if p + q < 2:
                         nu[p, q] = xp.full_like(a, np.nan)
                     else:
-                        exponent = xp.full_like(a, (p + q) / 2 + 1)
-                        nu[p, q] = mu[p, q] / xp.power(mu00, exponent)
+                        if p + q not in scales:
+                            scales[p + q] = _scalar_pow(mu00, (p + q) / 2 + 1, xp)
+                        nu[p, q] = mu[p, q] / scales[p + q]
                     out[f"NormalizedMoment_{p}_{q}"] = nu[p, q]
             for k, value in enumerate(_hu_moments(nu)):
                 out[f"HuMoment_{k}"] = value
