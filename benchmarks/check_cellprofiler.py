@@ -146,6 +146,23 @@ def _read_field(row, root: Path) -> np.ndarray:
     return image
 
 
+def _tied_maxima(image: np.ndarray, labels: np.ndarray, objects: np.ndarray, ours: dict,
+                 theirs: dict) -> np.ndarray:
+    """Objects whose MaxIntensity location differs only among tied maxima: CellProfiler's
+    ``scipy.ndimage.maximum_position`` may return any pixel holding the maximum, pyhcs the
+    first in raster order; a difference is a tie when CellProfiler's pixel belongs to the
+    object and holds the same value as pyhcs's."""
+    xo, yo = (np.asarray(ours[k], float) for k in ("x", "y"))
+    xt, yt = (np.asarray(theirs[k], float) for k in ("x", "y"))
+    tied = np.zeros(len(objects), bool)
+    for i in np.flatnonzero((xo != xt) | (yo != yt)):
+        if not np.isfinite([xo[i], yo[i], xt[i], yt[i]]).all():
+            continue
+        r0, c0, r1, c1 = int(yo[i]), int(xo[i]), int(yt[i]), int(xt[i])
+        tied[i] = (labels[r1, c1] == objects[i]) and (image[r1, c1] == image[r0, c0])
+    return tied
+
+
 def _identical_objects(ours: np.ndarray, theirs: np.ndarray) -> tuple[int, int, int]:
     """(objects with the same pixel set on both sides, ours, theirs), whatever the numbering."""
     a = ours.ravel().astype(np.int64)
@@ -223,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     cp_only: dict[str, set[str]] = {}
     object_problems: list[str] = []
     segmentation: list[dict] = []
+    tied_maxima: dict[tuple[str, str], int] = {}  # (compartment, channel): objects
 
     def compare(compartment, field_name, objects, ours_table, theirs_table, columns):
         for column in columns:
@@ -258,8 +276,22 @@ def main(argv: list[str] | None = None) -> int:
                 c for c in ours.columns if c not in theirs.columns)
             cp_only.setdefault(compartment, set()).update(
                 c for c in theirs.columns if c not in ours.columns)
+            theirs_common = theirs.loc[common].copy()
+            for channel_index, channel in enumerate(CHANNELS):
+                names = {axis: f"Location_MaxIntensity_{axis.upper()}_{channel}"
+                         for axis in ("x", "y")}
+                if not all(name in columns for name in names.values()):
+                    continue
+                tied = _tied_maxima(
+                    images[channel_index], labels[compartment], common.to_numpy(),
+                    {axis: ours.loc[common, name] for axis, name in names.items()},
+                    {axis: theirs_common[name] for axis, name in names.items()})
+                tied_maxima[compartment, channel] = (
+                    tied_maxima.get((compartment, channel), 0) + int(tied.sum()))
+                for name in names.values():  # a tie is no difference
+                    theirs_common.loc[tied, name] = ours.loc[common, name].to_numpy()[tied]
             compare(compartment, field_name, common.to_numpy(), ours.loc[common],
-                    theirs.loc[common], columns)
+                    theirs_common, columns)
         # image-level columns (whole-image texture; counts are compared below)
         image_columns = [k for k in result.image if k in row.index
                          and not k.startswith(("ExecutionTime_", "Count_"))]
@@ -346,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     if n_cp_only:
         print(f"CellProfiler columns pyhcs does not make (not compared): {n_cp_only}")
 
+    if tied_maxima:
+        print("Location_MaxIntensity ties (CellProfiler's pixel holds the same maximum; "
+              "counted as equal): " + ", ".join(
+                  f"{compartment} {channel} {count}"
+                  for (compartment, channel), count in sorted(tied_maxima.items())))
     off = [s for s in ordered if s.is_off]
     if off:
         print()

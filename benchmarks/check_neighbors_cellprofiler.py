@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         for ours, theirs, distance in SETTINGS:
             scale = {"adjacent": "Adjacent", "expand": "Expanded"}.get(ours, str(distance))
             objects = differing = skipped = 0
+            by_feature = {}  # feature: [values that differ, largest relative difference]
             for name, labels in images.items():
                 table = neighbors(labels, method=ours, distance=distance)
                 n = int(labels.max())
@@ -145,9 +146,19 @@ def main(argv: list[str] | None = None) -> int:
                         mine, cp_value = mine[tie_free], cp_value[tie_free]
                     equal = (mine == cp_value) | (np.isnan(mine) & np.isnan(cp_value))
                     differing += int((~equal).sum())
+                    if not equal.all():
+                        by_feature.setdefault(feature, [0, 0.0])
+                        by_feature[feature][0] += int((~equal).sum())
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            relative = np.abs(mine - cp_value) / np.maximum(
+                                np.abs(mine), np.abs(cp_value))
+                        by_feature[feature][1] = max(by_feature[feature][1],
+                                                     float(np.nanmax(relative[~equal])))
             worst = max(worst, differing)
             label = scale if ours != "within" else f"within {distance}"
-            print(f"{label:<12} {objects:>8} {differing:>17} {skipped:>19}")
+            detail = "; ".join(f"{feature}: {count} (relative <= {largest:.1e})"
+                               for feature, (count, largest) in by_feature.items())
+            print(f"{label:<12} {objects:>8} {differing:>17} {skipped:>19}  {detail}")
     return 1 if worst else 0
 
 
