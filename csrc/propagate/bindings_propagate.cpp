@@ -16,7 +16,7 @@ template <typename T>
 using CArray = py::array_t<T, py::array::c_style>;
 
 py::tuple propagate_py(const CArray<double>& image, const CArray<std::int32_t>& labels,
-                       const CArray<std::uint8_t>& mask, double weight) {
+                       const CArray<std::uint8_t>& mask, double weight, int n_threads) {
     if (image.ndim() != 2 || labels.ndim() != 2 || mask.ndim() != 2) {
         throw py::value_error("image, labels and mask must be 2-D");
     }
@@ -35,11 +35,14 @@ py::tuple propagate_py(const CArray<double>& image, const CArray<std::int32_t>& 
     {
         py::gil_scoped_release release;
         stats = propagate::propagate(image.data(), labels.data(), mask.data(), rows, cols, weight,
-                                     labels_out.mutable_data(), distances.mutable_data());
+                                     labels_out.mutable_data(), distances.mutable_data(), n_threads);
     }
     py::dict info;
     info["pushes"] = stats.pushes;
     info["pops"] = stats.pops;
+    static const char* const kPhase2[4] = {"none", "radix", "radix_components", "array"};
+    info["phase2"] = kPhase2[stats.phase2];
+    info["components"] = stats.components;
     return py::make_tuple(labels_out, distances, info);
 }
 
@@ -47,9 +50,10 @@ py::tuple propagate_py(const CArray<double>& image, const CArray<std::int32_t>& 
 
 void bind_propagate(py::module_& m) {
     m.def("propagate", &propagate_py, py::arg("image"), py::arg("labels"), py::arg("mask"),
-          py::arg("weight"),
+          py::arg("weight"), py::arg("n_threads") = 0,
           "Sequential geodesic propagation, bit-identical to centrosome.propagate.\n\n"
-          "image float64 (H, W), labels int32 (H, W) >= 0, mask uint8 (H, W), weight >= 0.\n"
+          "image float64 (H, W), labels int32 (H, W) >= 0, mask uint8 (H, W), weight >= 0,\n"
+          "n_threads: threads (<= 0: OpenMP's default); the result does not depend on it.\n"
           "Returns (labels_out int32, distances float64, stats dict). Labelled pixels outside\n"
           "the mask are NOT copied into labels_out (the Python wrapper does that).");
 }

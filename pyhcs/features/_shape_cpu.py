@@ -14,7 +14,7 @@ from ._zernike_cpu import _add, _fma, _mul
 _numba_cache.register()
 
 # the GPU's image-wide distance transform is replaced here by one on each object's crop
-_, _, _object_sums = build(njit(inline="always"), _mul, _add, _fma)
+_, _, pairwise_sum, _object_sums = build(njit(inline="always"), _mul, _add, _fma)
 
 
 @njit(cache=True)

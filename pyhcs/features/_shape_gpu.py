@@ -13,7 +13,7 @@ from .. import _gpu_rounding as rounding
 from .._backend import gpu_kernel
 from ._shape_math import _CODES, _PW_STACK, build
 
-_column_gap, _row_distance2, _object_sums = build(
+_column_gap, _row_distance2, _, _object_sums = build(
     cuda.jit(device=True), rounding.mul, rounding.add, rounding.fma
 )
 

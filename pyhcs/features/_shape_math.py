@@ -345,4 +345,4 @@ def build(device, mul, add, fma):
             median = (median + above) / 2.0
         out[row, 4] = median
 
-    return column_gap, row_distance2, object_sums
+    return column_gap, row_distance2, pairwise_sum, object_sums

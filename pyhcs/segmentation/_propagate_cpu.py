@@ -1,4 +1,5 @@
-"""CPU backend of :func:`pyhcs.segmentation.propagate`: the sequential C++ kernel."""
+"""CPU backend of :func:`pyhcs.segmentation.propagate`: the C++ kernel (centrosome's array heap
+while seeds remain, then one radix heap per connected region of what is left, in parallel)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from .. import _core
 
 
 def propagate_cpu(
-    image: np.ndarray, labels: np.ndarray, mask: np.ndarray, weight: float
+    image: np.ndarray, labels: np.ndarray, mask: np.ndarray, weight: float, n_threads: int = 0
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """centrosome's propagation on normalised numpy inputs.
 
@@ -19,6 +20,9 @@ def propagate_cpu(
         Seeds (> 0); only those inside ``mask`` propagate.
     mask : ndarray of bool, shape (H, W)
     weight : float
+    n_threads : int, default 0
+        Threads of the second phase, which runs the connected components of the region left
+        after the seeds in parallel (0: OpenMP's default). The result does not depend on it.
 
     Returns
     -------
@@ -34,5 +38,6 @@ def propagate_cpu(
         np.ascontiguousarray(labels, dtype=np.int32),
         np.ascontiguousarray(mask).view(np.uint8),
         float(weight),
+        int(n_threads),
     )
     return labels_out, distances, dict(info, backend="cpu")

@@ -3,7 +3,9 @@ IdentifySecondaryObjects call it), written against an array namespace.
 
 - ``minimum_cross_entropy``: ``skimage.filters.threshold_li`` on the unmasked pixels with
   ``tolerance = max(min(diff(unique(pixels))) / 2, 0.5 / 65536)`` and no initial guess, no log
-  transform (CellProfiler 4.1+ ``Threshold.get_global_threshold``).
+  transform (CellProfiler 4.1+ ``Threshold.get_global_threshold``). On the CPU both the
+  tolerance and Li's iteration are computed here, bit for bit, without sorting the pixels
+  (:func:`level_gap_cpu`, :func:`threshold_li_cpu`).
 - ``otsu``: ``skimage.filters.threshold_otsu`` on the unmasked pixels (two classes).
 - ``manual``: the given value, with no correction and no bounds.
 - An empty selection gives 0, a constant one gives its value.
@@ -20,8 +22,14 @@ import numbers
 from typing import Any
 
 import numpy as np
+from numba import njit
 
+from .. import _numba_cache
 from .._backend import Namespace
+from ..features._shape_cpu import pairwise_sum
+from ..features._shape_math import _PW_STACK
+
+_numba_cache.register()
 
 __all__ = [
     "THRESHOLD_METHODS",
@@ -100,9 +108,103 @@ def check_threshold_settings(
     return method, smoothing_scale, correction_factor, (low, high), manual_threshold
 
 
+#: Li's tolerance is never below 2**-17 = 0.5 / 65536, so gaps below 2**-16 need no exact value.
+_LEVEL_BINS = 65536
+
+
+@njit(cache=True)
+def level_gap_cpu(pixels, n_bins):
+    """``min(diff(unique(pixels)))`` if it is at least ``1 / n_bins``, else -1; inf for one level.
+
+    ``pixels`` (float64, 1-D) lie in [0, 1]. Pixel ``x`` goes to bin ``floor(x * n_bins)``
+    (exact for a power-of-two ``n_bins``); two different values in one bin are closer than
+    ``1 / n_bins`` (-1). Otherwise every bin holds at most one level, the occupied bins in
+    order are the sorted levels, and the gaps are their differences, as ``np.diff`` computes
+    them. ``-0.0 == 0.0``: one level, as in ``np.unique``. O(n + n_bins), no sort.
+    """
+    occupied = np.zeros(n_bins + 1, np.bool_)
+    level = np.empty(n_bins + 1, np.float64)
+    for x in pixels:
+        b = int(x * n_bins)
+        if occupied[b]:
+            if level[b] != x:
+                return -1.0
+        else:
+            occupied[b] = True
+            level[b] = x
+    gap = np.inf
+    previous = 0.0
+    first = True
+    for b in range(n_bins + 1):
+        if occupied[b]:
+            if not first:
+                gap = min(gap, level[b] - previous)
+            previous = level[b]
+            first = False
+    return gap
+
+
+@njit(cache=True)
+def _split_sums(shifted, threshold, above, below, stack_start, stack_n, stack_stage, partial):
+    """numpy's sums of ``shifted[shifted > threshold]`` and of the rest, and their sizes."""
+    n_above = 0
+    n_below = 0
+    for v in shifted:
+        if v > threshold:
+            above[n_above] = v
+            n_above += 1
+        else:
+            below[n_below] = v
+            n_below += 1
+    sum_above = pairwise_sum(above, 0, n_above, stack_start, stack_n, stack_stage, partial)
+    sum_below = pairwise_sum(below, 0, n_below, stack_start, stack_n, stack_stage, partial)
+    return sum_above, n_above, sum_below, n_below
+
+
+def threshold_li_cpu(pixels: np.ndarray, tolerance: float) -> float:
+    r"""``skimage.filters.threshold_li(pixels, tolerance=tolerance)`` of finite float64 pixels
+    (not all equal), bit for bit.
+
+    Li's iteration on :math:`x - \min x`: start at the mean, then
+    :math:`t \leftarrow (\mu_b - \mu_f) / (\log \mu_b - \log \mu_f)` with :math:`\mu_f`,
+    :math:`\mu_b` the means above :math:`t` and at or below it, until :math:`t` moves by at
+    most the tolerance (or :math:`\mu_b = 0`). The means are numpy's (pairwise sums of the
+    selected pixels in image order, divided by their count) from one fused pass per
+    iteration; the scalar steps are skimage's own numpy scalar arithmetic.
+    """
+    image_min = np.min(pixels)
+    shifted = pixels - image_min
+    above = np.empty_like(shifted)
+    below = np.empty_like(shifted)
+    stack = (np.empty(_PW_STACK, np.int64), np.empty(_PW_STACK, np.int64),
+             np.empty(_PW_STACK, np.int64), np.empty(_PW_STACK, np.float64))
+    t_next = np.mean(shifted)
+    t_curr = -2 * tolerance
+    with np.errstate(invalid="ignore", divide="ignore"):
+        while abs(t_next - t_curr) > tolerance:
+            t_curr = t_next
+            sum_fore, n_fore, sum_back, n_back = _split_sums(shifted, t_curr, above, below,
+                                                             *stack)
+            mean_fore = np.float64(sum_fore) / n_fore
+            mean_back = np.float64(sum_back) / n_back
+            if mean_back == 0.0:
+                break
+            t_next = (mean_back - mean_fore) / (np.log(mean_back) - np.log(mean_fore))
+    return t_next + image_min
+
+
+def _li_tolerance(pixels: Any, ns: Namespace) -> float:
+    """CellProfiler's tolerance ``max(min(diff(unique(pixels))) / 2, 0.5 / 65536)``."""
+    xp = ns.xp
+    if ns.target == "cpu":
+        gap = level_gap_cpu(np.ascontiguousarray(pixels, dtype=np.float64), _LEVEL_BINS)
+        return 0.5 / 65536 if gap < 0 else max(float(gap) / 2.0, 0.5 / 65536)
+    levels = xp.unique(pixels)
+    return max(float(xp.diff(levels).min()) / 2.0, 0.5 / 65536)
+
+
 def global_threshold(pixels: Any, method: str, ns: Namespace) -> float:
     """The uncorrected global threshold of a 1-D selection of pixels (CellProfiler's rules)."""
-    xp = ns.xp
     if pixels.size == 0:
         return 0.0
     first = pixels[0]
@@ -110,8 +212,9 @@ def global_threshold(pixels: Any, method: str, ns: Namespace) -> float:
         return float(first)
     filters = ns.skimage.filters
     if method == "minimum_cross_entropy":
-        levels = xp.unique(pixels)
-        tolerance = max(float(xp.diff(levels).min()) / 2.0, 0.5 / 65536)
+        tolerance = _li_tolerance(pixels, ns)
+        if ns.target == "cpu" and pixels.dtype == np.float64 and bool(np.isfinite(pixels).all()):
+            return float(threshold_li_cpu(np.ascontiguousarray(pixels), tolerance))
         return float(filters.threshold_li(pixels, tolerance=tolerance))
     if method == "otsu":
         return float(filters.threshold_otsu(pixels))

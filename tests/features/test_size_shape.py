@@ -319,8 +319,8 @@ def test_distance_transform_is_exact(case):
         got[r0:r1, c0:c1][inside] = crop[inside]
     np.testing.assert_array_equal(got, _distance2_by_scipy(ids))
 
-    column_gap, row_distance2, _ = build(lambda f: f, lambda a, b: a * b,
-                                          lambda a, b: a + b, lambda a, b, c: a * b + c)
+    column_gap, row_distance2, _, _ = build(lambda f: f, lambda a, b: a * b,
+                                             lambda a, b: a + b, lambda a, b, c: a * b + c)
     gap = np.zeros(ids.shape, np.int64)
     search = np.zeros(ids.shape, np.int64)
     for r, c in zip(*np.nonzero(ids)):

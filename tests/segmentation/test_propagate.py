@@ -104,6 +104,59 @@ def test_seeds_outside_the_mask_keep_their_label_but_do_not_spread():
     assert_same(image, labels, mask, 1.0)
 
 
+def walled_mask(rng, shape):
+    """A random mask cut by full walls into several 8-connected regions (or none, by chance)."""
+    mask = rng.random(shape) > 0.15
+    for _ in range(int(rng.integers(0, 4))):
+        if rng.random() < 0.5:
+            mask[int(rng.integers(0, shape[0])), :] = False
+        else:
+            mask[:, int(rng.integers(0, shape[1]))] = False
+    return mask
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_second_phase_on_any_number_of_threads_matches_centrosome(n_threads):
+    """After the seeds, the C++ kernel switches from centrosome's array heap to radix heaps, one
+    per connected region of the mask, run in parallel: exact for every thread count, with
+    regions of very different sizes, stale entries and all weights (0 included)."""
+    from pyhcs.segmentation._propagate_cpu import propagate_cpu
+
+    rng = np.random.default_rng(40 + n_threads)
+    queues = set()
+    for trial in range(90):
+        shape = tuple(int(s) for s in rng.integers(2, 40, 2))
+        image = random_image(rng, shape, ("continuous", "quantised", "uint16", "flat")[trial % 4])
+        labels = random_seeds(rng, shape, int(rng.integers(1, 12)))
+        mask = walled_mask(rng, shape)
+        weight = WEIGHTS[trial % len(WEIGHTS)]
+        expected_labels, expected_distances = reference_propagate(image, labels, mask, weight)
+        got_labels, got_distances, info = propagate_cpu(image, labels, mask, weight, n_threads)
+        got_labels[labels > 0] = labels[labels > 0]  # the wrapper's step
+        np.testing.assert_array_equal(got_labels, expected_labels)
+        np.testing.assert_array_equal(got_distances.view(np.int64),
+                                      expected_distances.view(np.int64))
+        queues.add(info["phase2"])
+        if info["phase2"] == "radix_components":
+            assert info["components"] >= 1
+    assert {"none", "radix" if n_threads == 1 else "radix_components"} <= queues
+
+
+def test_field_regions_on_two_threads_match_one_thread():
+    from pyhcs.datasets import synthetic_field
+    from pyhcs.segmentation._propagate_cpu import propagate_cpu
+
+    field = synthetic_field((192, 192), n_nuclei=24, seed=5)
+    image = field.image[1] / 65535.0
+    mask = image > np.percentile(image, 50)
+    one = propagate_cpu(image, field.nuclei, mask, 0.05, 1)
+    two = propagate_cpu(image, field.nuclei, mask, 0.05, 2)
+    assert two[2]["phase2"] == "radix_components" and two[2]["components"] > 1
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1].view(np.int64), two[1].view(np.int64))
+    assert (one[2]["pushes"], one[2]["pops"]) == (two[2]["pushes"], two[2]["pops"])
+
+
 def test_unreached_pixels_are_label_0_distance_minus_1():
     image = np.random.default_rng(0).random((6, 9))
     labels = np.zeros((6, 9), np.int32)
