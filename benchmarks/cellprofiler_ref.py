@@ -146,6 +146,40 @@ def _require_cellprofiler() -> None:
         )
 
 
+def skipped() -> bool:
+    """For the ``check_*`` scripts: True (after printing why, on one line) when CellProfiler is
+    not installed, so that the script can exit 0 at once."""
+    if available():
+        return False
+    print("CellProfiler is not installed (see /work/shared/tools/cellprofiler/README.md); "
+          "skipped")
+    return True
+
+
+def run_driver(driver: str, arrays: Mapping[str, np.ndarray], *arguments: str,
+               workdir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """Run a Python script in the CellProfiler venv on arrays, and return the arrays it saves.
+
+    The script (its source, ``driver``) is called as ``python driver.py IN.npz OUT.npz
+    *arguments``: it loads ``IN.npz`` (``arrays``) and ``np.savez``-es its results to
+    ``OUT.npz``, which come back as a dict. It runs in a temporary folder (under ``workdir``)
+    with :func:`_cp_env`'s environment. Raises ``RuntimeError`` when CellProfiler is not
+    installed and ``subprocess.CalledProcessError`` when the script fails.
+    """
+    import tempfile
+
+    _require_cellprofiler()
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        tmp = Path(tmp)
+        np.savez(tmp / "in.npz", **arrays)
+        (tmp / "driver.py").write_text(driver)
+        command = [str(_cp_python()), str(tmp / "driver.py"), str(tmp / "in.npz"),
+                   str(tmp / "out.npz"), *arguments]
+        subprocess.run(command, check=True, env=_cp_env(), cwd=str(tmp))
+        with np.load(tmp / "out.npz") as out:
+            return {name: out[name] for name in out.files}
+
+
 def subset_pipeline(cache_dir: str | os.PathLike | None = None) -> Path:
     """The benchmark's ``.cppipe``, built once from ``cellprofiler_subset.py``.
 

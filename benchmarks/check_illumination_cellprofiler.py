@@ -127,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(256, 320))
     parser.add_argument("--workdir", default=None, help="where the temporary folder goes")
     args = parser.parse_args(argv)
-    if not cp.available():
-        print("CellProfiler is not installed (see /work/shared/tools/cellprofiler/README.md); "
-              "skipped")
+    if cp.skipped():
         return 0
     import tifffile
 

@@ -16,9 +16,7 @@ Skips (exit 0, one line) when CellProfiler is not installed.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -43,7 +41,7 @@ _DRIVER = textwrap.dedent(
     from cellprofiler_core.pipeline import Pipeline
     from cellprofiler_core.workspace import Workspace
 
-    source, settings, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    source, out, settings = sys.argv[1], sys.argv[2], sys.argv[3]
     images = np.load(source)
     results = {}
     for name in images.files:
@@ -99,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--workdir", default=None, help="where the temporary folder goes")
     args = parser.parse_args(argv)
-    if not cp.available():
-        print("CellProfiler is not installed (see /work/shared/tools/cellprofiler/README.md); "
-              "skipped")
+    if cp.skipped():
         return 0
     from scipy import ndimage as ndi
     from test_neighbors import sorted_distances
@@ -110,55 +106,48 @@ def main(argv: list[str] | None = None) -> int:
 
     images = label_sets(args.seeds)
     worst = 0
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        tmp = Path(tmp)
-        np.savez(tmp / "labels.npz", **images)
-        (tmp / "driver.py").write_text(_DRIVER)
-        settings = ",".join(f"{theirs}:{d}" for _, theirs, d in SETTINGS)
-        command = [str(cp._cp_python()), str(tmp / "driver.py"), str(tmp / "labels.npz"),
-                   settings, str(tmp / "out.npz")]
-        subprocess.run(command, check=True, env=cp._cp_env(), cwd=str(tmp))
-        reference = np.load(tmp / "out.npz")
-        print(f"{'setting':<12} {'objects':>8} {'differing values':>17} {'angle ties skipped':>19}")
-        for ours, theirs, distance in SETTINGS:
-            scale = {"adjacent": "Adjacent", "expand": "Expanded"}.get(ours, str(distance))
-            objects = differing = skipped = 0
-            by_feature = {}  # feature: [values that differ, largest relative difference]
-            for name, labels in images.items():
-                table = neighbors(labels, method=ours, distance=distance)
-                n = int(labels.max())
-                objects += n
-                tie_free = np.ones(n, bool)
-                if n >= 4:
-                    centres = np.array(ndi.center_of_mass(np.ones(labels.shape), labels,
-                                                          np.arange(1, n + 1)))
-                    _, dist = sorted_distances(centres, centres)
-                    tie_free = dist[:, 2] != dist[:, 3]
-                skipped += int((~tie_free).sum())
-                for feature in FEATURES:
-                    column = f"Neighbors_{feature}_{scale}"
-                    mine = table[column].to_numpy(np.float64)
-                    key = f"{name}|{theirs}:{distance}|{column}"
-                    if n == 0 and key not in reference.files:
-                        continue
-                    cp_value = reference[key]
-                    if feature == "AngleBetweenNeighbors":
-                        mine, cp_value = mine[tie_free], cp_value[tie_free]
-                    equal = (mine == cp_value) | (np.isnan(mine) & np.isnan(cp_value))
-                    differing += int((~equal).sum())
-                    if not equal.all():
-                        by_feature.setdefault(feature, [0, 0.0])
-                        by_feature[feature][0] += int((~equal).sum())
-                        with np.errstate(invalid="ignore", divide="ignore"):
-                            relative = np.abs(mine - cp_value) / np.maximum(
-                                np.abs(mine), np.abs(cp_value))
-                        by_feature[feature][1] = max(by_feature[feature][1],
-                                                     float(np.nanmax(relative[~equal])))
-            worst = max(worst, differing)
-            label = scale if ours != "within" else f"within {distance}"
-            detail = "; ".join(f"{feature}: {count} (relative <= {largest:.1e})"
-                               for feature, (count, largest) in by_feature.items())
-            print(f"{label:<12} {objects:>8} {differing:>17} {skipped:>19}  {detail}")
+    settings = ",".join(f"{theirs}:{d}" for _, theirs, d in SETTINGS)
+    reference = cp.run_driver(_DRIVER, images, settings, workdir=args.workdir)
+    print(f"{'setting':<12} {'objects':>8} {'differing values':>17} {'angle ties skipped':>19}")
+    for ours, theirs, distance in SETTINGS:
+        scale = {"adjacent": "Adjacent", "expand": "Expanded"}.get(ours, str(distance))
+        objects = differing = skipped = 0
+        by_feature = {}  # feature: [values that differ, largest relative difference]
+        for name, labels in images.items():
+            table = neighbors(labels, method=ours, distance=distance)
+            n = int(labels.max())
+            objects += n
+            tie_free = np.ones(n, bool)
+            if n >= 4:
+                centres = np.array(ndi.center_of_mass(np.ones(labels.shape), labels,
+                                                      np.arange(1, n + 1)))
+                _, dist = sorted_distances(centres, centres)
+                tie_free = dist[:, 2] != dist[:, 3]
+            skipped += int((~tie_free).sum())
+            for feature in FEATURES:
+                column = f"Neighbors_{feature}_{scale}"
+                mine = table[column].to_numpy(np.float64)
+                key = f"{name}|{theirs}:{distance}|{column}"
+                if n == 0 and key not in reference:
+                    continue
+                cp_value = reference[key]
+                if feature == "AngleBetweenNeighbors":
+                    mine, cp_value = mine[tie_free], cp_value[tie_free]
+                equal = (mine == cp_value) | (np.isnan(mine) & np.isnan(cp_value))
+                differing += int((~equal).sum())
+                if not equal.all():
+                    by_feature.setdefault(feature, [0, 0.0])
+                    by_feature[feature][0] += int((~equal).sum())
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        relative = np.abs(mine - cp_value) / np.maximum(
+                            np.abs(mine), np.abs(cp_value))
+                    by_feature[feature][1] = max(by_feature[feature][1],
+                                                 float(np.nanmax(relative[~equal])))
+        worst = max(worst, differing)
+        label = scale if ours != "within" else f"within {distance}"
+        detail = "; ".join(f"{feature}: {count} (relative <= {largest:.1e})"
+                           for feature, (count, largest) in by_feature.items())
+        print(f"{label:<12} {objects:>8} {differing:>17} {skipped:>19}  {detail}")
     return 1 if worst else 0
 
 

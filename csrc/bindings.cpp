@@ -7,6 +7,7 @@ namespace py = pybind11;
 namespace pyhcs {
 void bind_geometry(py::module_& m);
 void bind_propagate(py::module_& m);
+void bind_watershed(py::module_& m);
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -28,4 +29,5 @@ PYBIND11_MODULE(_core, m) {
 
     pyhcs::bind_geometry(m);
     pyhcs::bind_propagate(m);
+    pyhcs::bind_watershed(m);
 }

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from .._backend import Namespace, namespace_for, to_numpy
 from .._validate import (
     check_image,
@@ -80,17 +81,27 @@ def _image(image: Any, ns: Namespace, shape=None, shape_of: str = "labels") -> A
 # --------------------------------------------------------------------------------------------
 
 
-def _watershed_cpu(ns: Namespace, surface: Any, markers: Any, mask: Any) -> Any:
-    """scikit-image's seeded watershed, 8-connected; on the CPU for both devices."""
-    from skimage.segmentation import watershed
+WATERSHED_RULES = ("cellprofiler", "skimage")
 
-    out = watershed(
-        to_numpy(surface),
-        markers=to_numpy(markers),
-        connectivity=_EIGHT_CONNECTED,
-        mask=to_numpy(mask),
+
+def _watershed_cpu(ns: Namespace, surface: Any, markers: Any, mask: Any, rule: str) -> Any:
+    """The seeded watershed, 8-connected, on the CPU for both devices.
+
+    ``skimage.segmentation.watershed(surface, markers, connectivity=2, mask=mask)``, bit for
+    bit, whatever scikit-image is installed, in either of its flooding rules: ``rule=
+    "cellprofiler"`` is scikit-image 0.24.0's (the version CellProfiler 5 pins; every release
+    up to 0.25.1), ``"skimage"`` that of 0.25.2 and later, which raises a pixel's priority to
+    that of the pixel it was reached from and so splits basins reached over a saddle by age.
+    The C++ kernel (``pyhcs._core.watershed``) is tested against both versions.
+    """
+    labels = _core.watershed(
+        np.ascontiguousarray(to_numpy(surface), dtype=np.float64),
+        np.ascontiguousarray(to_numpy(markers), dtype=np.int32),
+        np.ascontiguousarray(to_numpy(mask), dtype=bool).view(np.uint8),
+        2,
+        rule == "skimage",
     )
-    return ns.asarray(out)
+    return ns.asarray(labels)
 
 
 def _edge_labels(labels: Any, ns: Namespace) -> Any:
@@ -216,7 +227,7 @@ def _tie_noise(shape: tuple[int, ...]) -> np.ndarray:
 
 def _declump(
     image, labeled, mask, ns, *, declump, watershed_method, size_range, filter_size,
-    automatic_suppression, maxima_suppression_size, low_res_maxima, fill_holes,
+    automatic_suppression, maxima_suppression_size, low_res_maxima, fill_holes, watershed_rule,
 ):
     """CellProfiler's ``separate_neighboring_objects``: seeded watershed from local maxima."""
     xp, ndi = ns.xp, ns.ndimage
@@ -258,7 +269,7 @@ def _declump(
             distance = _distance_transform(labeled > 0, ns)
         surface = -distance
         surface = surface - surface.min()
-    return _watershed_cpu(ns, surface, markers, labeled != 0)
+    return _watershed_cpu(ns, surface, markers, labeled != 0, watershed_rule)
 
 
 def identify_primary(
@@ -283,6 +294,7 @@ def identify_primary(
     low_res_maxima: bool = True,
     fill_holes: str = "thresholding",
     model: Any = None,
+    watershed_rule: str = "cellprofiler",
     return_threshold: bool = False,
 ) -> Any:
     r"""Identify bright objects (nuclei) as CellProfiler's IdentifyPrimaryObjects does.
@@ -354,6 +366,11 @@ def identify_primary(
         Find maxima on a downsized image when ``min_diameter > 10`` (faster).
     fill_holes : {"thresholding", "declumping", "never"}
         Fill holes after both thresholding and declumping, after declumping only, or never.
+    watershed_rule : {"cellprofiler", "skimage"}
+        The flooding rule of the declumping watershed: scikit-image 0.24.0's, which
+        CellProfiler 5 runs (default), or that of scikit-image 0.25.2 and later, where a pixel's
+        priority is raised to that of the pixel it was reached from (they differ only where
+        markers spill over a saddle into a basin). Independent of the installed scikit-image.
     return_threshold : bool, default False
         Also return the final threshold (CellProfiler's ``Threshold_FinalThreshold``; NaN for
         ``method="fcn"``).
@@ -417,6 +434,7 @@ def identify_primary(
     maxima_suppression_size = check_nonnegative(maxima_suppression_size, "maxima_suppression_size")
     low_res_maxima = _flag(low_res_maxima, "low_res_maxima")
     fill_holes = _choice(fill_holes, "fill_holes", FILL_HOLES_CHOICES)
+    watershed_rule = _choice(watershed_rule, "watershed_rule", WATERSHED_RULES)
 
     xp, ndi = ns.xp, ns.ndimage
     image = _image(image, ns)
@@ -440,7 +458,7 @@ def identify_primary(
             size_range=(min_size, max_size), filter_size=filter_size,
             automatic_suppression=automatic_suppression,
             maxima_suppression_size=maxima_suppression_size, low_res_maxima=low_res_maxima,
-            fill_holes=fill_holes,
+            fill_holes=fill_holes, watershed_rule=watershed_rule,
         )
     if exclude_border:
         touching = _edge_labels(labeled, ns)
@@ -482,6 +500,7 @@ def identify_secondary(
     fill_holes: bool = True,
     discard_edge: bool = False,
     exact: bool = True,
+    watershed_rule: str = "cellprofiler",
     return_threshold: bool = False,
 ) -> tuple[Any, ...]:
     r"""Grow primary objects (nuclei) into secondary objects (cells), as CellProfiler's
@@ -535,6 +554,10 @@ def identify_secondary(
         Discard cells touching the border, and their nuclei.
     exact : bool, default True
         Passed to :func:`~pyhcs.segmentation.propagate` on the GPU.
+    watershed_rule : {"cellprofiler", "skimage"}
+        The flooding rule of the ``watershed_*`` methods: scikit-image 0.24.0's, which
+        CellProfiler 5 runs (default), or that of scikit-image 0.25.2 and later (see
+        :func:`identify_primary`).
     return_threshold : bool, default False
         Also return the final threshold (NaN for ``method="distance_n"``, which has none).
 
@@ -588,6 +611,7 @@ def identify_secondary(
     fill_holes = _flag(fill_holes, "fill_holes")
     discard_edge = _flag(discard_edge, "discard_edge")
     exact = _flag(exact, "exact")
+    watershed_rule = _choice(watershed_rule, "watershed_rule", WATERSHED_RULES)
 
     xp, ndi = ns.xp, ns.ndimage
     # Consecutive labels in the same order: nothing below depends on the values but their
@@ -619,7 +643,7 @@ def identify_secondary(
         else:
             surface = 1.0 - image
         region = (binary | (seeds > 0)) & mask
-        cells = _watershed_cpu(ns, surface, seeds, region)
+        cells = _watershed_cpu(ns, surface, seeds, region, watershed_rule)
     cells = cells.astype(xp.int32)
 
     if fill_holes:

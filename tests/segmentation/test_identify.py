@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage
 from conftest import require_reference
+from packaging.version import Version
 from scipy import ndimage as ndi
 
 from pyhcs.datasets import synthetic_field
@@ -22,6 +24,12 @@ try:  # the settings and the CellProfiler recipe the benchmark reports with
     from bench_segmentation import NUCLEI_SETTINGS, reference_primary
 finally:
     sys.path.pop(0)
+
+
+#: The watershed flooding rule of the installed scikit-image, which the reference pipelines call
+#: (pyhcs's default is CellProfiler 5's, scikit-image 0.24.0's; see tests/segmentation/
+#: test_watershed.py for both rules).
+INSTALLED_RULE = "skimage" if Version(skimage.__version__) >= Version("0.25.2") else "cellprofiler"
 
 
 @functools.lru_cache(maxsize=None)
@@ -205,6 +213,7 @@ def test_identify_secondary_equals_reference_pipeline(case):
         threshold_correction_factor=threshold.get("correction", 1.0),
         threshold_bounds=threshold.get("bounds", (0.0, 1.0)),
         threshold_smoothing_scale=threshold.get("smoothing", 0.0),
+        watershed_rule=INSTALLED_RULE,
     )
     nuclei, cells, cytoplasm = identify_secondary(image, primary, **kwargs)
     for array in (nuclei, cells, cytoplasm):
@@ -418,6 +427,7 @@ def test_identify_secondary_bad_arrays(change, error, match):
         (dict(threshold_correction_factor=-1), ValueError, "threshold_correction_factor"),
         (dict(threshold_smoothing_scale=float("nan")), ValueError, "threshold_smoothing_scale"),
         (dict(fill_holes="yes"), TypeError, "fill_holes"),
+        (dict(watershed_rule="skimage-0.24"), ValueError, "watershed_rule"),
         (dict(mask=np.ones((12, 11), bool)), ValueError, "mask"),
         (dict(mask=np.ones((12, 12))), TypeError, "mask"),
     ],
@@ -437,6 +447,7 @@ def test_identify_secondary_bad_settings(kwargs, error, match):
         (np.zeros((12, 12)), dict(declump="watershed"), ValueError, "declump"),
         (np.zeros((12, 12)), dict(watershed_method="sobel"), ValueError, "watershed_method"),
         (np.zeros((12, 12)), dict(fill_holes=True), ValueError, "fill_holes"),
+        (np.zeros((12, 12)), dict(watershed_rule=None), ValueError, "watershed_rule"),
         (np.zeros((12, 12)), dict(automatic_smoothing=False), ValueError, "smoothing_filter_size"),
         (np.zeros((12, 12)), dict(exclude_border=1), TypeError, "exclude_border"),
         (np.zeros((2, 12, 12)), {}, ValueError, "image"),
@@ -468,7 +479,7 @@ def test_identify_primary_shape_declumping_equals_cellprofiler_recipe(seed):
     require_reference("centrosome")
     field = synthetic_field((384, 384), n_nuclei=70, seed=seed)
     expected = reference_primary(field.image[0])
-    got = identify_primary(field.image[0], **NUCLEI_SETTINGS)
+    got = identify_primary(field.image[0], **NUCLEI_SETTINGS, watershed_rule=INSTALLED_RULE)
     np.testing.assert_array_equal(got, expected)
 
 
