@@ -267,10 +267,24 @@ def fill_labeled_holes(labels, ns: Namespace, mask=None, max_hole_area: float | 
     return filled.astype(dtype)
 
 
+@njit(cache=True)
+def _present_cpu(labels, n_values):  # pragma: no cover
+    """Whether each value 0..n_values - 1 occurs in ``labels`` (any integer array, values in
+    range)."""
+    seen = np.zeros(n_values, np.bool_)
+    for value in labels.ravel():
+        seen[value] = True
+    return seen
+
+
 def relabel_consecutive(labels, ns: Namespace):
     """Renumber the labels present 1..n in their order (``centrosome.cpmorphology.relabel``)."""
     xp = ns.xp
-    present = xp.unique(labels)
+    top = int(labels.max()) if labels.size else 0
+    if ns.target == "cpu" and 0 < top <= 2 * labels.size and int(labels.min()) >= 0:
+        present = np.flatnonzero(_present_cpu(np.ascontiguousarray(labels), top + 1))
+    else:
+        present = xp.unique(labels)
     present = present[present != 0]
     if present.size == 0:
         return xp.zeros(labels.shape, xp.int32), 0

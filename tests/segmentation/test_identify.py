@@ -148,6 +148,30 @@ def test_fill_labeled_holes_equals_centrosome():
             np.testing.assert_array_equal(got, expected, err_msg=f"case {t}")
 
 
+def test_relabel_consecutive_equals_centrosome():
+    """The CPU's presence table against centrosome's relabel for several dtypes, gaps and
+    images without objects; the path for huge sparse labels against the ranks' definition."""
+    from pyhcs.segmentation._fill_holes import relabel_consecutive
+
+    cpmorphology = require_reference("centrosome.cpmorphology")
+    ns = _cpu_namespace()
+    rng = np.random.default_rng(4)
+    for t in range(120):
+        dtype = (np.int32, np.int64, np.uint16, np.uint8)[t % 4]
+        shape = tuple(int(s) for s in rng.integers(1, 30, 2))
+        labels = rng.choice(np.array([0, 0, 1, 3, 7, 9, 200], dtype), size=shape)
+        if t % 7 == 0:
+            labels[:] = 0
+        expected, count = cpmorphology.relabel(labels)
+        got, n = relabel_consecutive(labels, ns)
+        assert got.dtype == np.int32 and n == count
+        np.testing.assert_array_equal(got, expected, err_msg=f"case {t}")
+    labels = np.array([[0, 10**12, 5], [5, 0, 10**12 + 1]], np.int64)  # beyond a lookup table
+    got, n = relabel_consecutive(labels, ns)
+    assert n == 3
+    np.testing.assert_array_equal(got, [[0, 2, 1], [1, 0, 3]])
+
+
 def test_fill_labeled_holes_array_path_equals_cpu_kernels():
     """The array-namespace path (the GPU's, here on numpy) equals the CPU kernels."""
     from pyhcs._backend import Namespace
