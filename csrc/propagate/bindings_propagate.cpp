@@ -26,8 +26,9 @@ py::tuple propagate_py(const CArray<double>& image, const CArray<std::int32_t>& 
         mask.shape(1) != cols) {
         throw py::value_error("image, labels and mask must have the same shape");
     }
-    if (rows * cols > static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max())) {
-        throw py::value_error("image has more than 2**32 - 1 pixels");
+    // The kernel numbers pixels on the grid padded by one pixel on each side, in 32 bits.
+    if ((rows + 2) * (cols + 2) > static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max())) {
+        throw py::value_error("image too large: (rows + 2) * (cols + 2) must be below 2**32");
     }
     CArray<std::int32_t> labels_out({rows, cols});
     CArray<double> distances({rows, cols});
@@ -43,6 +44,7 @@ py::tuple propagate_py(const CArray<double>& image, const CArray<std::int32_t>& 
     static const char* const kPhase2[4] = {"none", "radix", "radix_components", "array"};
     info["phase2"] = kPhase2[stats.phase2];
     info["components"] = stats.components;
+    info["image_reads"] = stats.float_image ? "float32" : "float64";
     return py::make_tuple(labels_out, distances, info);
 }
 

@@ -25,17 +25,28 @@
 //    array heap. If the array is not a valid heap (possible only for w == 0, where pushed keys
 //    can be 0), phase 1 simply continues to the end.
 //
-// Phase 2 runs in parallel over the 8-connected components of the unsettled in-mask pixels: a
-// pop relaxes only unsettled in-mask neighbours, so the entries of different components never
-// interact, and each component's pops in key order are exactly its share of the global
-// sequence. The components go to the threads largest first; every pixel is written by the one
-// thread that owns its component.
+// Phase 2 runs in parallel over the 8-connected components of the unlabelled in-mask pixels
+// (labelled from the inputs on a second thread while phase 1 runs): a pop relaxes only
+// unsettled in-mask neighbours, so entries of different components never interact, and each
+// component's pops in key order are exactly its share of the global sequence. (The pixels left
+// unsettled after phase 1 are a subset of these; its connected pieces lie within them, and
+// pieces sharing one queue do not interact either.) The components go to the threads largest
+// first; every pixel is written by the one thread that owns its component.
+//
+// Memory: the fronts of all cells advance together, so each pop reads pixels at scattered
+// places. Per-pixel state is one struct on a grid padded by one pixel (no bounds checks), the
+// image is read from a float32 copy when float32 holds it exactly (the arithmetic stays double),
+// and the large arrays ask for transparent huge pages.
 #include "propagate/propagate.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <vector>
+
+#include "common/page_array.h"
 
 #ifdef PYHCS_HAVE_OPENMP
 #include <omp.h>
@@ -172,65 +183,84 @@ private:
     std::vector<Entry> buckets_[65];
 };
 
+// Every per-pixel array is laid out on the image grid with one extra pixel on each side:
+// padded index P = (r + 1) * width + c + 1, width = cols + 2. The padded index orders pixels
+// as (row, col) does, so it serves as the tie key in place of r * cols + c.
+struct Grid {
+    std::int64_t rows, cols, width;
+    std::int64_t offset[8];  // padded-index steps to the 8 neighbours, in centrosome's order
+    int steps[8];            // |di| + |dj| of each
+    std::int64_t window[9];  // the 3x3 window around a padded index, in centrosome's order
+
+    Grid(std::int64_t rows_, std::int64_t cols_) : rows(rows_), cols(cols_), width(cols_ + 2) {
+        static const int kDi[8] = {-1, -1, -1, 0, 0, 1, 1, 1};
+        static const int kDj[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
+        for (int k = 0; k < 8; ++k) {
+            offset[k] = kDi[k] * width + kDj[k];
+            steps[k] = (kDi[k] != 0) + (kDj[k] != 0);
+        }
+        for (int t = 0; t < 9; ++t) window[t] = (t / 3 - 1) * width + (t % 3 - 1);
+    }
+    std::int64_t size() const { return (rows + 2) * width; }
+    std::int64_t index(std::int64_t r, std::int64_t c) const { return (r + 1) * width + c + 1; }
+};
+
 inline std::int64_t clamp(std::int64_t v, std::int64_t hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
 
-// The image with one replicated pixel on every side, so that the 3x3 windows of the edge costs
-// need no bounds checks: padded[(r + 1) * (cols + 2) + c + 1] = image[r * cols + c].
-std::vector<double> pad_edges(const double* image, std::int64_t rows, std::int64_t cols) {
-    const std::int64_t width = cols + 2;
-    std::vector<double> padded(static_cast<std::size_t>((rows + 2) * width));
-    for (std::int64_t r = -1; r <= rows; ++r) {
-        const double* source = image + clamp(r, rows - 1) * cols;
-        double* target = padded.data() + (r + 1) * width;
-        target[0] = source[0];
-        std::memcpy(target + 1, source, static_cast<std::size_t>(cols) * sizeof(double));
-        target[cols + 1] = source[cols - 1];
+// The image with its edge pixels replicated onto the padding (centrosome's edge-replicated
+// windows), as Value.
+template <typename Value>
+void pad_edges(const double* image, const Grid& grid, Value* padded) {
+    for (std::int64_t r = -1; r <= grid.rows; ++r) {
+        const double* source = image + clamp(r, grid.rows - 1) * grid.cols;
+        Value* target = padded + (r + 1) * grid.width;
+        target[0] = static_cast<Value>(source[0]);
+        for (std::int64_t c = 0; c < grid.cols; ++c) target[c + 1] = static_cast<Value>(source[c]);
+        target[grid.cols + 1] = static_cast<Value>(source[grid.cols - 1]);
     }
-    return padded;
 }
 
+constexpr double kUnreached = std::numeric_limits<double>::infinity();
+
 // What the propagation reads and writes of one pixel, together: the neighbour tests touch one
-// cache line instead of three arrays.
+// cache line per row instead of several arrays.
 struct Pixel {
-    double distance;     // 0 at seeds, -1 until reached, else the best path cost so far
-    std::int32_t label;  // 0 until settled
-    std::uint8_t in_mask;
+    double distance;     // 0 at labelled pixels, kUnreached until reached, else the best so far
+    std::int32_t label;  // -1 outside the mask and on the padding, 0 until settled, then its label
     std::uint8_t seed;   // labelled and in the mask
 };
 
-// Settles pixel p with `label` and relaxes its unsettled in-mask 8-neighbours.
-template <typename Heap>
-inline void settle(Heap& heap, const double* padded, Pixel* pixels, std::int64_t rows,
-                   std::int64_t cols, const double spatial[3], std::int64_t p,
-                   std::int32_t label, Stats& stats) {
-    static const int kDi[8] = {-1, -1, -1, 0, 0, 1, 1, 1};
-    static const int kDj[8] = {-1, 0, 1, -1, 1, -1, 0, 1};
-    const std::int64_t width = cols + 2;
-    // The 3x3 window around a padded index, in centrosome's summation order.
-    const std::int64_t window[9] = {-width - 1, -width, -width + 1, -1, 0, 1,
-                                    width - 1,  width,  width + 1};
-    pixels[p].label = label;
-    const double d0 = pixels[p].distance;
-    const std::int64_t r = p / cols;
-    const std::int64_t c = p - r * cols;
-    const double* here = padded + (r + 1) * width + (c + 1);
+// Settles pixel P with `label` and relaxes its unsettled in-mask 8-neighbours.
+template <typename Heap, typename Value>
+inline void settle(Heap& heap, const Value* padded, Pixel* pixels, const Grid& grid,
+                   const double spatial[3], std::int64_t P, std::int32_t label, Stats& stats) {
+    pixels[P].label = label;
+    const double d0 = pixels[P].distance;
+    // The neighbours that can improve, as a bit set (one branch per candidate instead of an
+    // unpredictable one per neighbour). d = d0 + a non-negative term >= d0, so a neighbour
+    // already at <= d0 cannot improve.
+    unsigned candidates = 0;
     for (int k = 0; k < 8; ++k) {
-        const std::int64_t rq = r + kDi[k];
-        const std::int64_t cq = c + kDj[k];
-        if (rq < 0 || rq >= rows || cq < 0 || cq >= cols) continue;
-        Pixel& neighbour = pixels[rq * cols + cq];
-        if (!neighbour.in_mask || neighbour.label != 0) continue;
-        // Computed only for in-mask, unsettled neighbours: about 4 per pixel in all, fewer
-        // than precomputing every edge (and no 4 x H x W cost table).
-        const double* there = here + kDi[k] * width + kDj[k];
+        const Pixel& q = pixels[P + grid.offset[k]];
+        candidates |= static_cast<unsigned>((q.label == 0) & (q.distance > d0)) << k;
+    }
+    const Value* here = padded + P;
+    while (candidates != 0) {  // in increasing k: centrosome's push order
+        const int k = __builtin_ctz(candidates);
+        candidates &= candidates - 1;
+        const std::int64_t Q = P + grid.offset[k];
+        const Value* there = here + grid.offset[k];
         double D = 0.0;
-        for (int t = 0; t < 9; ++t) D += std::fabs(here[window[t]] - there[window[t]]);
-        const double d = d0 + std::sqrt(D * D + spatial[(kDi[k] != 0) + (kDj[k] != 0)]);
-        if (neighbour.distance == -1.0 || neighbour.distance > d) {
-            neighbour.distance = d;
+        for (int t = 0; t < 9; ++t) {
+            D += std::fabs(static_cast<double>(here[grid.window[t]]) -
+                           static_cast<double>(there[grid.window[t]]));
+        }
+        const double d = d0 + std::sqrt(D * D + spatial[grid.steps[k]]);
+        if (pixels[Q].distance > d) {
+            pixels[Q].distance = d;
             ++stats.pushes;
             heap.push(Entry{distance_key(d), (static_cast<std::uint64_t>(label) << 32) |
-                                                 static_cast<std::uint64_t>(rq * cols + cq)});
+                                                 static_cast<std::uint64_t>(Q)});
         }
     }
 }
@@ -238,114 +268,142 @@ inline void settle(Heap& heap, const double* padded, Pixel* pixels, std::int64_t
 // Pops entries from `heap` until it is empty or, if `seeds_left` is given, until the last seed
 // has been settled (seeds are never pushed again, so their one pop settles them). Returns
 // whether it stopped at the last seed.
-template <typename Heap>
-bool run(Heap& heap, const double* padded, Pixel* pixels, std::int64_t rows, std::int64_t cols,
-         double weight, Stats& stats, std::int64_t* seeds_left) {
+template <typename Heap, typename Value>
+bool run(Heap& heap, const Value* padded, Pixel* pixels, const Grid& grid, double weight,
+         Stats& stats, std::int64_t* seeds_left) {
     // m * w * w for m = |di| + |dj|, evaluated as centrosome does ((m * w) * w).
     const double spatial[3] = {0.0, (1.0 * weight) * weight, (2.0 * weight) * weight};
     while (!heap.empty()) {
         const Entry e = heap.pop();
         ++stats.pops;
-        const std::int64_t p = static_cast<std::int64_t>(e.tie & 0xffffffffu);
+        const std::int64_t P = static_cast<std::int64_t>(e.tie & 0xffffffffu);
         // A pixel is settled by its first pop. Later (stale) pops would relax its neighbours
         // with the same stored distance again, which can never be strictly better: skip them.
-        if (pixels[p].label != 0) continue;
-        settle(heap, padded, pixels, rows, cols, spatial, p,
-               static_cast<std::int32_t>(e.tie >> 32), stats);
-        if (seeds_left != nullptr && pixels[p].seed && --*seeds_left == 0) return true;
+        if (pixels[P].label != 0) continue;
+        settle(heap, padded, pixels, grid, spatial, P, static_cast<std::int32_t>(e.tie >> 32),
+               stats);
+        if (seeds_left != nullptr && pixels[P].seed && --*seeds_left == 0) return true;
     }
     return false;
 }
 
-// The phase-2 entries grouped by 8-connected component of the unsettled in-mask pixels, largest
-// component first. Entries of settled pixels (stale: they would be popped and skipped) are
-// dropped; returns how many, for the pop count.
-std::int64_t group_by_component(const std::vector<Entry>& entries, const Pixel* pixels,
-                                std::int64_t rows, std::int64_t cols,
-                                std::vector<std::vector<Entry>>& groups) {
-    std::vector<std::int32_t> component(static_cast<std::size_t>(rows * cols), -1);
-    std::vector<std::int64_t> sizes;
-    std::vector<std::int64_t> stack;
-    std::int64_t stale = 0;
-    for (const Entry& e : entries) {
-        const std::int64_t start = static_cast<std::int64_t>(e.tie & 0xffffffffu);
-        if (pixels[start].label != 0) {
-            ++stale;
-            continue;
-        }
-        if (component[start] < 0) {
-            const std::int32_t id = static_cast<std::int32_t>(sizes.size());
-            std::int64_t size = 0;
-            component[start] = id;
-            stack.push_back(start);
-            while (!stack.empty()) {
-                const std::int64_t p = stack.back();
-                stack.pop_back();
-                ++size;
-                const std::int64_t r = p / cols;
-                const std::int64_t c = p - r * cols;
-                for (std::int64_t rq = std::max<std::int64_t>(r - 1, 0);
-                     rq <= std::min(r + 1, rows - 1); ++rq) {
-                    for (std::int64_t cq = std::max<std::int64_t>(c - 1, 0);
-                         cq <= std::min(c + 1, cols - 1); ++cq) {
-                        const std::int64_t q = rq * cols + cq;
-                        if (component[q] < 0 && pixels[q].in_mask && pixels[q].label == 0) {
-                            component[q] = id;
-                            stack.push_back(q);
-                        }
-                    }
-                }
-            }
-            sizes.push_back(size);
-            groups.emplace_back();
-        }
-        groups[component[start]].push_back(e);
+inline std::int32_t find_root(std::vector<std::int32_t>& parent, std::int32_t x) {
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];  // path halving
+        x = parent[x];
     }
-    std::vector<std::size_t> order(groups.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return sizes[a] > sizes[b]; });
-    std::vector<std::vector<Entry>> sorted(groups.size());
-    for (std::size_t i = 0; i < order.size(); ++i) sorted[i] = std::move(groups[order[i]]);
-    groups = std::move(sorted);
-    return stale;
+    return x;
 }
 
-// Phase 2 (see the top of the file) on `n_threads` threads (<= 0: OpenMP's default).
-void run_components(std::vector<Entry> entries, const double* padded, Pixel* pixels,
-                    std::int64_t rows, std::int64_t cols, double weight, int n_threads,
-                    Stats& stats) {
-#ifdef PYHCS_HAVE_OPENMP
-    if (n_threads <= 0) n_threads = omp_get_max_threads();
-#else
-    n_threads = 1;
-#endif
+inline std::int32_t unite(std::vector<std::int32_t>& parent, std::int32_t a, std::int32_t b) {
+    a = find_root(parent, a);
+    b = find_root(parent, b);
+    if (a == b) return a;
+    if (a > b) std::swap(a, b);
+    parent[b] = a;
+    return a;
+}
+
+// The 8-connected components of the unlabelled in-mask pixels, read from the inputs (so that
+// it can run while phase 1 writes the pixels): component[P] = 0..n-1, -1 elsewhere; sizes[i]
+// their pixel counts. Every component of the pixels left unsettled after phase 1 lies within
+// one of these (a subset's connected pieces lie in the superset's), and entries of different
+// pieces in one queue never interact, so these serve phase 2 as well.
+void label_components(const std::int32_t* labels, const std::uint8_t* mask, const Grid& grid,
+                      std::int32_t* component, std::vector<std::int64_t>& sizes) {
+    std::vector<std::int32_t> parent;
+    const std::int64_t width = grid.width;
+    for (std::int64_t P = 0; P < grid.size(); ++P) component[P] = -1;
+    for (std::int64_t r = 0; r < grid.rows; ++r) {
+        for (std::int64_t c = 0; c < grid.cols; ++c) {
+            const std::int64_t p = r * grid.cols + c;
+            if (!mask[p] || labels[p] > 0) continue;
+            const std::int64_t P = grid.index(r, c);
+            // The four neighbours seen before P: NW, N, NE, W. If N is in a component, NW, NE
+            // and W are too (each touches N or NW), so only N's label is needed; otherwise W
+            // (or NW: they touch) and NE may join two components.
+            std::int32_t id = component[P - width];
+            if (id < 0) {
+                const std::int32_t west =
+                    component[P - 1] >= 0 ? component[P - 1] : component[P - width - 1];
+                const std::int32_t north_east = component[P - width + 1];
+                if (west >= 0 && north_east >= 0) {
+                    id = unite(parent, west, north_east);
+                } else if (west >= 0) {
+                    id = west;
+                } else if (north_east >= 0) {
+                    id = north_east;
+                } else {
+                    id = static_cast<std::int32_t>(parent.size());
+                    parent.push_back(id);
+                }
+            }
+            component[P] = id;
+        }
+    }
+    // Provisional ids -> consecutive component numbers.
+    std::vector<std::int32_t> number(parent.size(), -1);
+    std::int32_t n = 0;
+    for (std::size_t i = 0; i < parent.size(); ++i) {
+        const std::int32_t root = find_root(parent, static_cast<std::int32_t>(i));
+        if (number[root] < 0) number[root] = n++;
+        number[i] = number[root];
+    }
+    sizes.assign(static_cast<std::size_t>(n), 0);
+    for (std::int64_t P = 0; P < grid.size(); ++P) {
+        if (component[P] >= 0) {
+            component[P] = number[component[P]];
+            ++sizes[component[P]];
+        }
+    }
+}
+
+// Phase 2 (see the top of the file). With one thread, one radix heap; otherwise one per
+// component, the components spread over `n_threads` threads, largest first. Every pixel is
+// written only by the thread that owns its component.
+template <typename Value>
+void run_phase2(std::vector<Entry> entries, const Value* padded, Pixel* pixels,
+                const Grid& grid, double weight, int n_threads, const std::int32_t* component,
+                const std::vector<std::int64_t>& sizes, Stats& stats) {
     if (n_threads <= 1) {
         stats.phase2 = 1;
         const std::uint64_t last = entries[0].key;  // the root of a valid heap: the minimum
         RadixHeap heap(entries, last);
         entries = std::vector<Entry>();
-        run(heap, padded, pixels, rows, cols, weight, stats, nullptr);
+        run(heap, padded, pixels, grid, weight, stats, nullptr);
         return;
     }
-    std::vector<std::vector<Entry>> groups;
-    stats.pops += group_by_component(entries, pixels, rows, cols, groups);
+    std::vector<std::vector<Entry>> groups(sizes.size());
+    for (const Entry& e : entries) {
+        const std::int64_t P = static_cast<std::int64_t>(e.tie & 0xffffffffu);
+        if (pixels[P].label != 0) {
+            ++stats.pops;  // stale: it would be popped and skipped
+            continue;
+        }
+        groups[component[P]].push_back(e);
+    }
     entries = std::vector<Entry>();
-    const std::int64_t n_groups = static_cast<std::int64_t>(groups.size());
+    std::vector<std::size_t> order;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+        if (!groups[g].empty()) order.push_back(g);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return sizes[a] > sizes[b]; });
+    const std::int64_t n_groups = static_cast<std::int64_t>(order.size());
     stats.phase2 = 2;
     stats.components = n_groups;
     std::int64_t pushes = 0, pops = 0;
 #ifdef PYHCS_HAVE_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) reduction(+ : pushes, pops)
 #endif
-    for (std::int64_t g = 0; g < n_groups; ++g) {
-        std::vector<Entry>& group = groups[g];
+    for (std::int64_t i = 0; i < n_groups; ++i) {
+        std::vector<Entry>& group = groups[order[i]];
         std::uint64_t last = group[0].key;
         for (const Entry& e : group) last = std::min(last, e.key);
         RadixHeap heap(group, last);
         group = std::vector<Entry>();
         Stats local;
-        run(heap, padded, pixels, rows, cols, weight, local, nullptr);
+        run(heap, padded, pixels, grid, weight, local, nullptr);
         pushes += local.pushes;
         pops += local.pops;
     }
@@ -353,44 +411,106 @@ void run_components(std::vector<Entry> entries, const double* padded, Pixel* pix
     stats.pops += pops;
 }
 
+// Both phases (see the top of the file), the image read as Value. With more than one thread,
+// the components for phase 2 are labelled on a second thread while phase 1 runs.
+template <typename Value>
+void propagate_seeds(const double* image, const std::int32_t* labels, const std::uint8_t* mask,
+                     const Grid& grid, double weight, int n_threads, std::vector<Entry> seeds,
+                     Pixel* pixels, Stats& stats) {
+    PageArray<Value> padded(static_cast<std::size_t>(grid.size()));
+    pad_edges(image, grid, padded.data());
+    std::int64_t seeds_left = static_cast<std::int64_t>(seeds.size());
+    ArrayHeap heap(std::move(seeds));
+    bool handed_over = false;
+    std::vector<std::int64_t> sizes;
+    std::unique_ptr<PageArray<std::int32_t>> component;
+    if (n_threads > 1) {
+        component = std::make_unique<PageArray<std::int32_t>>(static_cast<std::size_t>(grid.size()));
+#ifdef PYHCS_HAVE_OPENMP
+#pragma omp parallel sections num_threads(2)
+#endif
+        {
+#ifdef PYHCS_HAVE_OPENMP
+#pragma omp section
+#endif
+            handed_over = run(heap, padded.data(), pixels, grid, weight, stats, &seeds_left);
+#ifdef PYHCS_HAVE_OPENMP
+#pragma omp section
+#endif
+            label_components(labels, mask, grid, component->data(), sizes);
+        }
+    } else {
+        handed_over = run(heap, padded.data(), pixels, grid, weight, stats, &seeds_left);
+    }
+    if (!handed_over || heap.empty()) return;
+    if (heap.is_heap()) {
+        run_phase2(heap.release(), padded.data(), pixels, grid, weight, n_threads,
+                   component ? component->data() : nullptr, sizes, stats);
+    } else {
+        stats.phase2 = 3;
+        run(heap, padded.data(), pixels, grid, weight, stats, nullptr);
+    }
+}
+
 }  // namespace
 
 Stats propagate(const double* image, const std::int32_t* labels, const std::uint8_t* mask,
                 std::int64_t rows, std::int64_t cols, double weight, std::int32_t* labels_out,
                 double* distances, int n_threads) {
-    const std::int64_t n = rows * cols;
     Stats stats;
+    if (rows <= 0 || cols <= 0) return stats;
+#ifdef PYHCS_HAVE_OPENMP
+    if (n_threads <= 0) n_threads = omp_get_max_threads();
+#else
+    n_threads = 1;
+#endif
+    const Grid grid(rows, cols);
+    PageArray<Pixel> pixels(static_cast<std::size_t>(grid.size()));
+    const Pixel padding{kUnreached, -1, 0};
+    for (std::int64_t C = 0; C < grid.width; ++C) {
+        pixels[C] = padding;
+        pixels[grid.size() - grid.width + C] = padding;
+    }
+    for (std::int64_t r = 0; r < rows; ++r) {
+        pixels[grid.index(r, -1)] = padding;
+        pixels[grid.index(r, cols)] = padding;
+    }
     std::vector<Entry> seeds;
-    std::vector<Pixel> pixels(static_cast<std::size_t>(n));
-    for (std::int64_t p = 0; p < n; ++p) {
-        const bool seed = labels[p] > 0 && mask[p];
-        pixels[p] = Pixel{labels[p] > 0 ? 0.0 : -1.0, 0, static_cast<std::uint8_t>(mask[p] != 0),
-                          static_cast<std::uint8_t>(seed)};
-        if (seed) {
-            const std::uint64_t tie =
-                (static_cast<std::uint64_t>(labels[p]) << 32) | static_cast<std::uint64_t>(p);
-            seeds.push_back(Entry{distance_key(0.0), tie});
+    bool exact_in_float = true;
+    for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t c = 0; c < cols; ++c) {
+            const std::int64_t p = r * cols + c;
+            const std::int64_t P = grid.index(r, c);
+            const bool labelled = labels[p] > 0;
+            const bool seed = labelled && mask[p];
+            pixels[P] = Pixel{labelled ? 0.0 : kUnreached, mask[p] ? 0 : -1,
+                              static_cast<std::uint8_t>(seed)};
+            if (seed) {
+                seeds.push_back(Entry{distance_key(0.0),
+                                      (static_cast<std::uint64_t>(labels[p]) << 32) |
+                                          static_cast<std::uint64_t>(P)});
+            }
+            exact_in_float &= static_cast<double>(static_cast<float>(image[p])) == image[p];
         }
     }
     if (!seeds.empty()) {
-        const std::vector<double> padded = pad_edges(image, rows, cols);
-        std::int64_t seeds_left = static_cast<std::int64_t>(seeds.size());
-        ArrayHeap heap(std::move(seeds));
-        const bool handed_over =
-            run(heap, padded.data(), pixels.data(), rows, cols, weight, stats, &seeds_left);
-        if (handed_over && !heap.empty()) {
-            if (heap.is_heap()) {
-                run_components(heap.release(), padded.data(), pixels.data(), rows, cols, weight,
-                               n_threads, stats);
-            } else {
-                stats.phase2 = 3;
-                run(heap, padded.data(), pixels.data(), rows, cols, weight, stats, nullptr);
-            }
+        // An image that float32 holds exactly (CellProfiler's float32 images) is read from a
+        // float32 copy: the same double arithmetic on half the memory.
+        stats.float_image = exact_in_float;
+        if (exact_in_float) {
+            propagate_seeds<float>(image, labels, mask, grid, weight, n_threads,
+                                   std::move(seeds), pixels.data(), stats);
+        } else {
+            propagate_seeds<double>(image, labels, mask, grid, weight, n_threads,
+                                    std::move(seeds), pixels.data(), stats);
         }
     }
-    for (std::int64_t p = 0; p < n; ++p) {
-        labels_out[p] = pixels[p].label;
-        distances[p] = pixels[p].distance;
+    for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t c = 0; c < cols; ++c) {
+            const Pixel& pixel = pixels[grid.index(r, c)];
+            labels_out[r * cols + c] = pixel.label > 0 ? pixel.label : 0;
+            distances[r * cols + c] = pixel.distance == kUnreached ? -1.0 : pixel.distance;
+        }
     }
     return stats;
 }

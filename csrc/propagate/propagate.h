@@ -15,6 +15,7 @@ struct Stats {
     // kept to the end (its array was not a valid heap after the seeds).
     int phase2 = 0;
     std::int64_t components = 0;  // with phase2 == 2
+    bool float_image = false;     // the image was read from a float32 copy (float32 holds it)
 };
 
 // The sequential priority-queue propagation.

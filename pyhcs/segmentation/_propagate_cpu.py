@@ -31,7 +31,11 @@ def propagate_cpu(
     distances : ndarray of float64, shape (H, W)
         0 at every labelled pixel, -1 where no seed reached, else the geodesic distance.
     info : dict
-        ``pushes`` and ``pops`` of the priority queue.
+        ``pushes`` and ``pops`` of the priority queue; ``phase2``, the queue after the seeds
+        (``"none"``, ``"radix"``, ``"radix_components"`` or ``"array"``) and ``components``,
+        how many regions it ran in parallel; ``image_reads``, ``"float32"`` where the kernel
+        read the image from a float32 copy (float32 holds every value, so the arithmetic is
+        the same) else ``"float64"``.
     """
     labels_out, distances, info = _core.propagate(
         np.ascontiguousarray(image, dtype=np.float64),

@@ -36,6 +36,8 @@ def random_image(rng, shape, kind):
         return rng.integers(0, 4, shape) / 3.0
     if kind == "uint16":  # what CellProfiler loads: counts / 65535
         return rng.integers(0, 400, shape).astype(np.uint16) / 65535.0
+    if kind == "float32":  # CellProfiler's float32 images, passed as float64
+        return (rng.integers(0, 400, shape).astype(np.float32) / np.float32(65535)).astype(np.float64)
     if kind == "flat":
         return np.full(shape, 0.25)
     raise ValueError(kind)
@@ -49,7 +51,7 @@ def random_seeds(rng, shape, n):
     return labels
 
 
-@pytest.mark.parametrize("kind", ["continuous", "quantised", "uint16", "flat"])
+@pytest.mark.parametrize("kind", ["continuous", "quantised", "uint16", "float32", "flat"])
 def test_random_images_match_centrosome(kind):
     rng = np.random.default_rng(sum(map(ord, kind)))
     for trial in range(120):
@@ -123,10 +125,11 @@ def test_second_phase_on_any_number_of_threads_matches_centrosome(n_threads):
     from pyhcs.segmentation._propagate_cpu import propagate_cpu
 
     rng = np.random.default_rng(40 + n_threads)
-    queues = set()
-    for trial in range(90):
+    queues, reads = set(), set()
+    for trial in range(100):
         shape = tuple(int(s) for s in rng.integers(2, 40, 2))
-        image = random_image(rng, shape, ("continuous", "quantised", "uint16", "flat")[trial % 4])
+        image = random_image(rng, shape,
+                             ("continuous", "quantised", "uint16", "float32", "flat")[trial % 5])
         labels = random_seeds(rng, shape, int(rng.integers(1, 12)))
         mask = walled_mask(rng, shape)
         weight = WEIGHTS[trial % len(WEIGHTS)]
@@ -137,9 +140,11 @@ def test_second_phase_on_any_number_of_threads_matches_centrosome(n_threads):
         np.testing.assert_array_equal(got_distances.view(np.int64),
                                       expected_distances.view(np.int64))
         queues.add(info["phase2"])
+        reads.add(info["image_reads"])
         if info["phase2"] == "radix_components":
             assert info["components"] >= 1
     assert {"none", "radix" if n_threads == 1 else "radix_components"} <= queues
+    assert reads == {"float32", "float64"}  # both copies of the image (values float32 holds)
 
 
 def test_field_regions_on_two_threads_match_one_thread():
