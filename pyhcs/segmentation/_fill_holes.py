@@ -23,6 +23,7 @@ from numba import njit, prange
 
 from .. import _numba_cache
 from .._backend import Namespace, to_numpy
+from ._label import _label_cpu
 
 __all__ = ["fill_labeled_holes", "relabel_consecutive"]
 
@@ -191,14 +192,11 @@ def _hole_lookup(edge, keys, areas, n_nodes, n_objects, max_hole_area):
 def _fill_holes_cpu(labels, mask, max_hole_area):
     """The CPU form of :func:`fill_labeled_holes`: the same graph, built in three passes over
     the pixels without any image-sized temporary but the background's labels."""
-    from scipy import ndimage as ndi
-
     labels = np.ascontiguousarray(labels)
     background = labels == 0
     if mask is not None:
         background &= mask
-    blabels, count = ndi.label(background, structure=_FOUR_CONNECTED)
-    blabels = blabels.astype(np.int32, copy=False)
+    blabels, count = _label_cpu(background, False)
     n_objects = int(labels.max()) if labels.size else 0
     n_nodes = n_objects + int(count) + 2
     edge, areas = _edge_nodes_and_areas_cpu(labels, blabels, n_objects, n_nodes,

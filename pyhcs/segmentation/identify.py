@@ -35,6 +35,7 @@ from .._validate import (
     check_nonnegative,
 )
 from ._fill_holes import fill_labeled_holes, relabel_consecutive
+from ._label import label_components
 from ._maxima import local_maxima
 from ._threshold import as_unit_float, check_threshold_settings, threshold_image
 
@@ -53,8 +54,6 @@ SECONDARY_METHODS = (
 DECLUMP_METHODS = ("intensity", "shape", "none")
 WATERSHED_METHODS = ("intensity", "shape", "propagate", "none")
 FILL_HOLES_CHOICES = ("thresholding", "declumping", "never")
-
-_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,7 +249,7 @@ def _declump(
     automatic_suppression, maxima_suppression_size, low_res_maxima, fill_holes, watershed_rule,
 ):
     """CellProfiler's ``separate_neighboring_objects``: seeded watershed from local maxima."""
-    xp, ndi = ns.xp, ns.ndimage
+    xp = ns.xp
     if declump == "none" or watershed_method == "none":
         return labeled
     min_size = size_range[0]
@@ -276,7 +275,7 @@ def _declump(
         distance = distance + xp.asarray(_tie_noise(tuple(labeled.shape)))
         maxima = _maxima(distance, labeled, footprint, factor, ns)
 
-    markers, _ = ndi.label(maxima, structure=_EIGHT_CONNECTED)
+    markers, _ = label_components(maxima, ns, connectivity=2)
     if watershed_method == "propagate":
         from .propagate import propagate
 
@@ -456,7 +455,7 @@ def identify_primary(
     fill_holes = _choice(fill_holes, "fill_holes", FILL_HOLES_CHOICES)
     watershed_rule = _choice(watershed_rule, "watershed_rule", WATERSHED_RULES)
 
-    xp, ndi = ns.xp, ns.ndimage
+    xp = ns.xp
     image = _image(image, ns)
     check_ndim(image, "image", 2)
     mask_given = mask is not None
@@ -472,7 +471,7 @@ def identify_primary(
         )
         if fill_holes == "thresholding":
             binary = fill_labeled_holes(binary, ns, max_hole_area=max_size * max_size)
-        labeled, _ = ndi.label(binary, structure=_EIGHT_CONNECTED)
+        labeled, _ = label_components(binary, ns, connectivity=2)
         labeled = _declump(
             image, labeled, mask, ns, declump=declump, watershed_method=watershed_method,
             size_range=(min_size, max_size), filter_size=filter_size,
