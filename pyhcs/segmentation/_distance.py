@@ -21,30 +21,38 @@ __all__ = ["distance_transform_edt_cpu"]
 _numba_cache.register()  # cached kernels are invalidated by any pyhcs source change
 
 _NONE = np.int64(1) << 62  # "no background pixel in this column"
+_BAND = 64  # columns per task of the column pass
 
 
 @njit(parallel=True, cache=True)
 def _edt_kernel(foreground, out):  # pragma: no cover
     height, width = foreground.shape
     g = np.empty((height, width), np.int64)
-    for c in prange(width):
-        last = -1
+    # The column pass sweeps whole rows (a column at a time would read one cache line per
+    # pixel), in parallel over bands of columns: the last and next background row per column.
+    n_bands = (width + _BAND - 1) // _BAND
+    for band in prange(n_bands):
+        c0 = band * _BAND
+        c1 = min(c0 + _BAND, width)
+        last = np.full(c1 - c0, -1, np.int64)
         for r in range(height):
-            if not foreground[r, c]:
-                last = r
-                g[r, c] = 0
-            elif last >= 0:
-                g[r, c] = (r - last) * (r - last)
-            else:
-                g[r, c] = _NONE
-        last = -1
+            for c in range(c0, c1):
+                if not foreground[r, c]:
+                    last[c - c0] = r
+                    g[r, c] = 0
+                elif last[c - c0] >= 0:
+                    g[r, c] = (r - last[c - c0]) * (r - last[c - c0])
+                else:
+                    g[r, c] = _NONE
+        last[:] = -1
         for r in range(height - 1, -1, -1):
-            if not foreground[r, c]:
-                last = r
-            elif last >= 0:
-                d = (last - r) * (last - r)
-                if d < g[r, c]:
-                    g[r, c] = d
+            for c in range(c0, c1):
+                if not foreground[r, c]:
+                    last[c - c0] = r
+                elif last[c - c0] >= 0:
+                    d = (last[c - c0] - r) * (last[c - c0] - r)
+                    if d < g[r, c]:
+                        g[r, c] = d
     for r in prange(height):
         v = np.empty(width, np.int64)  # the columns whose parabolas form the envelope
         k = -1
