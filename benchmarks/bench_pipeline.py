@@ -271,6 +271,54 @@ class _RoundRobin:
         return {k: statistics.median(r.get(k, 0.0) for r in rows) for k in keys}
 
 
+class _Processes:
+    """``n`` worker processes of one thread each (``pipeline_worker.py``), each holding every
+    field: a call runs one pass over the fields in all of them at once and returns when the
+    last has finished. CellProfiler's batch mode, with pyhcs in place of CellProfiler."""
+
+    def __init__(self, fields: dict[str, np.ndarray], n: int):
+        import atexit
+        import subprocess
+        import sys
+        import tempfile
+
+        self.n_fields = len(fields) * n
+        self._dir = tempfile.TemporaryDirectory(prefix="pyhcs-bench-")
+        path = Path(self._dir.name) / "fields.npz"
+        np.savez(path, **fields)
+        env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        worker = Path(__file__).with_name("pipeline_worker.py")
+        self._procs = [subprocess.Popen([sys.executable, str(worker), str(path), *CHANNELS],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=env) for _ in range(n)]
+        atexit.register(self.close)
+        for proc in self._procs:
+            if proc.stdout.readline().strip() != "ready":
+                self.close()
+                raise RuntimeError(f"a benchmark worker failed to start (exit {proc.poll()})")
+
+    def __deepcopy__(self, memo):  # harness.to_json's asdict() must not copy the processes
+        return self
+
+    def __call__(self) -> float:
+        for proc in self._procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        return max(float(proc.stdout.readline()) for proc in self._procs)
+
+    def close(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                try:
+                    proc.stdin.write("quit\n")
+                    proc.stdin.close()
+                except (BrokenPipeError, OSError):
+                    pass
+                proc.wait(timeout=30)
+        self._procs = []
+        self._dir.cleanup()
+
+
 def _stage_note(pyhcs: dict[str, float], cellprofiler: dict[str, float] | None = None) -> str:
     parts = []
     for stage in list(pyhcs) + [s for s in (cellprofiler or {}) if s not in pyhcs]:
@@ -350,4 +398,29 @@ def cases(field, device: str) -> list[Case]:
             cp_stages=_cp_stage_seconds(run))
         case.reference_s = 1.0 / cp_fps  # seconds per field at CellProfiler's throughput
         out.append(case)
+        if device == "cpu":
+            out.append(_batch_case(fields, run, size, megabytes))
     return out
+
+
+def _batch_case(fields, run, size: str, megabytes: float) -> Case:
+    """pyhcs as CellProfiler is run: as many processes of one thread as CellProfiler had."""
+    pair = _Processes(fields, run.processes)
+    case = Case(
+        family="pipeline",
+        name=f"{run.processes} procs x 1 thread vs CellProfiler, {size}",
+        pyhcs=pair,
+        reference=None,
+        reference_name=f"CellProfiler 5 ({run.processes} procs)",
+        device="cpu",
+        repeat=5,
+        warmup=1,
+        items=pair.n_fields,
+        megabytes=megabytes * pair.n_fields,
+        note=(f"{run.processes} processes of process_field, one thread each, every one "
+              f"over all {len(fields)} fields per call (after a warm-up pass): fields/s on "
+              f"{run.processes} cores as CellProfiler's; the plate engine itself computes one "
+              "field at a time on all cores (the case above)"),
+    )
+    case.reference_s = pair.n_fields / run.fields_per_second_excluding_startup
+    return case
