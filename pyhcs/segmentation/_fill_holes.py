@@ -86,40 +86,56 @@ def _node(labels, blabels, r, c, n_objects):  # pragma: no cover
     return b + n_objects + 1 if b != 0 else 0
 
 
+@njit(inline="always")
+def _row_pair_keys(labels, blabels, r, n_objects, n_nodes, keys, q, write):  # pragma: no cover
+    """The pair keys of row ``r`` (with its right and lower neighbours) from ``keys[q]`` on,
+    written only if ``write``; returns the position after them. A pair equal to the previous
+    one of the same direction in the row is left out: along a boundary the same two regions
+    meet pixel after pixel, and the graph needs each pair once."""
+    height, width = labels.shape
+    last_right = -1
+    last_down = -1
+    here = _node(labels, blabels, r, 0, n_objects)
+    for c in range(width):
+        right = _node(labels, blabels, r, c + 1, n_objects) if c + 1 < width else here
+        if right != here:
+            key = here * n_nodes + right
+            if key != last_right:
+                if write:
+                    keys[q] = key
+                    keys[q + 1] = right * n_nodes + here
+                q += 2
+                last_right = key
+        if r + 1 < height:
+            down = _node(labels, blabels, r + 1, c, n_objects)
+            if down != here:
+                key = here * n_nodes + down
+                if key != last_down:
+                    if write:
+                        keys[q] = key
+                        keys[q + 1] = down * n_nodes + here
+                    q += 2
+                    last_down = key
+        here = right
+    return q
+
+
 @njit(parallel=True, cache=True)
 def _pair_keys_cpu(labels, blabels, n_objects, n_nodes):  # pragma: no cover
     """``a * n_nodes + b`` for every 4-connected pixel pair of different regions, both ways
-    (with repeats): the region graph's edges, without an int64 copy of the image."""
-    height, width = labels.shape
+    (with repeats across rows): the region graph's edges, without an int64 copy of the
+    image."""
+    height = labels.shape[0]
     per_row = np.zeros(height + 1, np.int64)
+    nothing = np.empty(0, np.int64)
     for r in prange(height):
-        n = 0
-        for c in range(width):
-            here = _node(labels, blabels, r, c, n_objects)
-            if c + 1 < width and _node(labels, blabels, r, c + 1, n_objects) != here:
-                n += 2
-            if r + 1 < height and _node(labels, blabels, r + 1, c, n_objects) != here:
-                n += 2
-        per_row[r + 1] = n
+        per_row[r + 1] = _row_pair_keys(labels, blabels, r, n_objects, n_nodes, nothing, 0,
+                                        False)
     for r in range(height):
         per_row[r + 1] += per_row[r]
     keys = np.empty(per_row[height], np.int64)
     for r in prange(height):
-        q = per_row[r]
-        for c in range(width):
-            here = _node(labels, blabels, r, c, n_objects)
-            if c + 1 < width:
-                other = _node(labels, blabels, r, c + 1, n_objects)
-                if other != here:
-                    keys[q] = here * n_nodes + other
-                    keys[q + 1] = other * n_nodes + here
-                    q += 2
-            if r + 1 < height:
-                other = _node(labels, blabels, r + 1, c, n_objects)
-                if other != here:
-                    keys[q] = here * n_nodes + other
-                    keys[q + 1] = other * n_nodes + here
-                    q += 2
+        _row_pair_keys(labels, blabels, r, n_objects, n_nodes, keys, per_row[r], True)
     return keys
 
 
