@@ -4,6 +4,7 @@ synthetic field; the notes give the object F1 at IoU 0.5 against the field's gro
 
 from __future__ import annotations
 
+import bench_pipeline
 import numpy as np
 from harness import Case, on_device
 
@@ -20,53 +21,18 @@ NUCLEI_SETTINGS = dict(
 )
 
 
-def _li_threshold(image, correction=1.0):
-    from skimage.filters import threshold_li
-
-    data = image.ravel()
-    tolerance = max(np.min(np.diff(np.unique(data))) / 2, 0.5 / 65536)
-    return min(max(threshold_li(data, tolerance=tolerance) * correction, 0.0), 1.0)
-
-
 def reference_primary(image_u16, min_size=10, max_size=40):
-    """IdentifyPrimaryObjects with NUCLEI_SETTINGS, from centrosome / scipy / scikit-image."""
-    from centrosome import cpmorphology
-    from scipy import ndimage as ndi
-    from skimage.segmentation import watershed
-
-    image = image_u16.astype(np.float64) / 65535
-    binary = image >= _li_threshold(image, 1.2)
-    binary = cpmorphology.fill_labeled_holes(binary, size_fn=lambda s, fg: s < max_size**2)
-    labeled, _ = ndi.label(binary, np.ones((3, 3), bool))
-    footprint = cpmorphology.strel_disk(max(1, min_size / 1.5 - 0.5))
-    distance = ndi.distance_transform_edt(labeled > 0)
-    np.random.seed(0)
-    distance += np.random.uniform(0, 0.001, distance.shape)
-    maxima = cpmorphology.is_local_maximum(distance, labeled, footprint)
-    maxima[distance <= 0] = 0
-    markers, _ = ndi.label(cpmorphology.binary_shrink(maxima), np.ones((3, 3), bool))
-    surface = -distance
-    labeled = watershed(surface - surface.min(), markers, connectivity=np.ones((3, 3), bool),
-                        mask=labeled != 0)
-    areas = np.bincount(labeled.ravel())[labeled]
-    labeled[(areas < np.pi * min_size**2 / 4) | (areas > np.pi * max_size**2 / 4)] = 0
-    labeled = cpmorphology.fill_labeled_holes(labeled)
-    return cpmorphology.relabel(labeled)[0]
+    """IdentifyPrimaryObjects with NUCLEI_SETTINGS, from centrosome / scipy / scikit-image
+    (the pipeline benchmark's recipe, on the image scaled to [0, 1] in float64)."""
+    return bench_pipeline.reference_primary(image_u16.astype(np.float64) / 65535, min_size,
+                                            max_size)
 
 
 def reference_secondary(image_u16, primary):
-    """IdentifySecondaryObjects (propagation, CellProfiler's defaults) from the references."""
-    from centrosome import cpmorphology
-    from centrosome.propagate import propagate
-    from scipy import ndimage as ndi
-
+    """IdentifySecondaryObjects (propagation, CellProfiler's defaults) from the references;
+    the cytoplasm here is the cells minus the nuclei."""
     image = image_u16.astype(np.float64) / 65535
-    binary = image >= _li_threshold(image)
-    cells, _ = propagate(image, primary.astype(np.int32), binary, 0.05)
-    cells = cpmorphology.fill_labeled_holes(cells, mask=cells == 0)
-    lookup = np.array(ndi.maximum(primary, cells, list(range(cells.max() + 1))), int)
-    lookup[0] = 0
-    cells = lookup[cells]
+    cells, _ = bench_pipeline.reference_secondary(image, primary.astype(np.int32))
     return primary, cells, np.where(primary > 0, 0, cells)
 
 

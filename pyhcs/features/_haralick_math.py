@@ -19,6 +19,8 @@ import types
 
 import numpy as np
 
+from ._compile import compile_shared
+
 N_FEATURES = 13
 MAX_LEVELS = 256  # quantised levels are uint8
 MAX_DIRECTIONS = 13  # 3-D
@@ -417,17 +419,6 @@ _SHARED = (
 def compile_with(decorator) -> types.SimpleNamespace:
     """Compile every shared helper with ``decorator`` (``numba.njit`` or a CUDA device jit).
 
-    Each helper is cloned into a fresh globals dict in which the helpers it calls are the
-    compiled clones, so a compiled helper never calls a plain Python function.
+    See :func:`._compile.compile_shared`.
     """
-    namespace = dict(globals())
-    compiled = {}
-    for name in _SHARED:
-        func = globals()[name]
-        clone = types.FunctionType(
-            func.__code__, namespace, name, func.__defaults__, func.__closure__
-        )
-        clone.__qualname__ = func.__qualname__
-        clone.__module__ = func.__module__
-        compiled[name] = namespace[name] = decorator(clone)
-    return types.SimpleNamespace(**compiled)
+    return compile_shared(globals(), _SHARED, decorator)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import types
 
+from ._compile import compile_shared
+
 #: Feature columns of the kernel output, in CellProfiler 5's measurement order.
 FEATURES = (
     "IntegratedIntensity",
@@ -453,19 +455,6 @@ def compile_with(decorator, mul, add) -> types.SimpleNamespace:
     """Compile the shared helpers with ``decorator`` (``numba.njit`` or a CUDA device jit).
 
     ``mul`` / ``add`` are the compiled float64 product and sum (round-to-nearest on the GPU).
-    Each helper is cloned into a fresh globals dict in which the helpers it calls are the
-    compiled clones, so a compiled helper never calls a plain Python function.
+    See :func:`._compile.compile_shared`.
     """
-    namespace = dict(globals())
-    namespace["_mul"] = mul
-    namespace["_add"] = add
-    compiled = {}
-    for name in _SHARED:
-        func = globals()[name]
-        clone = types.FunctionType(
-            func.__code__, namespace, name, func.__defaults__, func.__closure__
-        )
-        clone.__qualname__ = func.__qualname__
-        clone.__module__ = func.__module__
-        compiled[name] = namespace[name] = decorator(clone)
-    return types.SimpleNamespace(**compiled)
+    return compile_shared(globals(), _SHARED, decorator, {"_mul": mul, "_add": add})
