@@ -87,6 +87,15 @@ def _node(labels, blabels, r, c, n_objects):  # pragma: no cover
 
 
 @njit(inline="always")
+def _put_pair(keys, q, write, a, b, n_nodes):  # pragma: no cover
+    """Both keys of the pair (a, b) at ``keys[q]``, ``keys[q + 1]`` if ``write``; returns q + 2."""
+    if write:
+        keys[q] = a * n_nodes + b
+        keys[q + 1] = b * n_nodes + a
+    return q + 2
+
+
+@njit(inline="always")
 def _row_pair_keys(labels, blabels, r, n_objects, n_nodes, keys, q, write):  # pragma: no cover
     """The pair keys of row ``r`` (with its right and lower neighbours) from ``keys[q]`` on,
     written only if ``write``; returns the position after them. A pair equal to the previous
@@ -98,24 +107,13 @@ def _row_pair_keys(labels, blabels, r, n_objects, n_nodes, keys, q, write):  # p
     here = _node(labels, blabels, r, 0, n_objects)
     for c in range(width):
         right = _node(labels, blabels, r, c + 1, n_objects) if c + 1 < width else here
-        if right != here:
-            key = here * n_nodes + right
-            if key != last_right:
-                if write:
-                    keys[q] = key
-                    keys[q + 1] = right * n_nodes + here
-                q += 2
-                last_right = key
-        if r + 1 < height:
-            down = _node(labels, blabels, r + 1, c, n_objects)
-            if down != here:
-                key = here * n_nodes + down
-                if key != last_down:
-                    if write:
-                        keys[q] = key
-                        keys[q + 1] = down * n_nodes + here
-                    q += 2
-                    last_down = key
+        if right != here and here * n_nodes + right != last_right:
+            q = _put_pair(keys, q, write, here, right, n_nodes)
+            last_right = here * n_nodes + right
+        down = _node(labels, blabels, r + 1, c, n_objects) if r + 1 < height else here
+        if down != here and here * n_nodes + down != last_down:
+            q = _put_pair(keys, q, write, here, down, n_nodes)
+            last_down = here * n_nodes + down
         here = right
     return q
 
