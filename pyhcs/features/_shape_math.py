@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+from . import _intensity_math
+
 #: Per-object sums written by :func:`object_sums`, in this column order.
 SUM_NAMES = (
     ("Perimeter", "EulerNumber", "MaximumRadius", "MeanRadius", "MedianRadius")
@@ -37,6 +39,9 @@ _CODES = 50  # perimeter codes 0..49 (1 + 2 * 4 + 10 * 4 at most)
 
 def build(device, mul, add, fma):
     """The device functions, compiled with ``device``; ``mul``/``add``/``fma`` round once."""
+    # The median radius takes intensity's quickselect (x[lo:k] <= x[k] <= x[k + 1:hi], with a
+    # heapsort fallback that bounds the worst case).
+    select = _intensity_math.compile_with(device, mul, add).select
 
     @device
     def same(ids, r, c, slot):
@@ -153,36 +158,6 @@ def build(device, mul, add, fma):
                 depth += 1
                 top -= 1
         return partial[0]
-
-    @device
-    def select(values, start, n, k):
-        """Rearrange ``values[start:start + n]`` so that position ``start + k`` holds its
-        k-th smallest value, everything before it <= and after it >= (Hoare quickselect)."""
-        low = start
-        high = start + n - 1
-        target = start + k
-        while low < high:
-            pivot = values[(low + high) // 2]
-            i = low
-            j = high
-            while i <= j:
-                while values[i] < pivot:
-                    i += 1
-                while values[j] > pivot:
-                    j -= 1
-                if i <= j:
-                    swap = values[i]
-                    values[i] = values[j]
-                    values[j] = swap
-                    i += 1
-                    j -= 1
-            if target <= j:
-                high = j
-            elif target >= i:
-                low = i
-            else:
-                break
-        return values[target]
 
     @device
     def neighbourhood(ids, r, c, slot):
@@ -337,7 +312,7 @@ def build(device, mul, add, fma):
         total = pairwise_sum(values, start, n, stack_start, stack_n, stack_stage, partial)
         out[row, 3] = total / float(n)
         middle = (n - 1) // 2
-        median = select(values, start, n, middle)
+        median = select(values, start, start + n, start + middle)
         if n % 2 == 0:
             above = values[start + middle + 1]
             for t in range(start + middle + 2, start + n):
