@@ -62,8 +62,10 @@ def check_image(
     shape_of: str = "labels",
     ndim=2,
     allow_bool: bool = True,
+    allow_nonfinite: bool = False,
 ) -> Any:
-    """A numeric image with finite values, optionally of a given shape.
+    """A numeric image with finite values (any values with ``allow_nonfinite``), optionally
+    of a given shape.
 
     Returns the array on ``ns``'s device (unchanged dtype).
     """
@@ -77,7 +79,8 @@ def check_image(
             f"{name} has shape {tuple(image.shape)} but {shape_of} has shape {tuple(shape)}; "
             "they must be equal"
         )
-    if dtype.kind == "f" and image.size and not bool(ns.xp.isfinite(image).all()):
+    if (not allow_nonfinite and dtype.kind == "f" and image.size
+            and not bool(ns.xp.isfinite(image).all())):
         raise ValueError(f"{name} contains NaN or infinite values")
     return image
 

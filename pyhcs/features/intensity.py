@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._backend import Namespace, launch_config, namespace_for, to_numpy
-from .._validate import check_ndim
+from .._validate import check_image
 from ._intensity_math import (
     FEATURES,
     MODE_CELLPROFILER,
@@ -69,22 +69,11 @@ def _check_quartiles(quartiles: Any) -> int:
 
 
 def _check_image(image: Any, ns: Namespace, shape: tuple[int, ...]) -> Any:
-    """A real 2-D image of the labels' shape; NaN and inf are kept (CellProfiler's rule)."""
-    dtype = getattr(image, "dtype", None)
-    if dtype is None:
-        raise TypeError(f"image must be a numpy or cupy array, got {type(image).__name__}")
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "biuf":
-        raise TypeError(f"image must be a real numeric array, got {dtype} dtype")
-    image = ns.asarray(image)
-    check_ndim(image, "image", 2)
-    if tuple(image.shape) != tuple(shape):
-        raise ValueError(
-            f"image has shape {tuple(image.shape)} but labels has shape {tuple(shape)}; "
-            "they must be equal"
-        )
+    """A real 2-D image of the labels' shape, raveled for the kernel; NaN and inf are kept
+    (CellProfiler's rule)."""
+    image = check_image(image, ns, "image", shape=shape, allow_nonfinite=True)
     xp = ns.xp
-    if dtype in _KERNEL_IMAGE_DTYPES:  # read as they are (float32 is CellProfiler's input)
+    if image.dtype in _KERNEL_IMAGE_DTYPES:  # read as they are (float32 is CellProfiler's input)
         return xp.ascontiguousarray(image).ravel()
     return xp.ascontiguousarray(image, dtype=xp.float64).ravel()
 
