@@ -191,6 +191,16 @@ def _floor_div(a, b):
 
 
 @njit(inline="always")
+def _chain_height(cx, cy, n, i, x):
+    """The height of a chain at x on its segment i..i + 1 (its one point if n == 1), as the
+    fraction num / den (den > 0)."""
+    if n == 1:
+        return cy[0], 1
+    den = cx[i + 1] - cx[i]
+    return cy[i] * den + (x - cx[i]) * (cy[i + 1] - cy[i]), den
+
+
+@njit(inline="always")
 def _count_between(lx, ly, nl, ux, uy, nu, x0, x1):
     """Pixel centres (2r, 2c) on or inside the polygon between a lower and an upper chain
     (doubled coordinates, x = 2 * column), for columns c with x0 <= 2c <= x1."""
@@ -205,18 +215,8 @@ def _count_between(lx, ly, nl, ux, uy, nu, x0, x1):
         while iu + 1 < nu - 1 and ux[iu + 1] < x:
             iu += 1
         # lower bound y >= ly + (x - lx) * slope: r >= ceil(y / 2)
-        if nl == 1:
-            num_l = ly[0]
-            den_l = 1
-        else:
-            den_l = lx[il + 1] - lx[il]
-            num_l = ly[il] * den_l + (x - lx[il]) * (ly[il + 1] - ly[il])
-        if nu == 1:
-            num_u = uy[0]
-            den_u = 1
-        else:
-            den_u = ux[iu + 1] - ux[iu]
-            num_u = uy[iu] * den_u + (x - ux[iu]) * (uy[iu + 1] - uy[iu])
+        num_l, den_l = _chain_height(lx, ly, nl, il, x)
+        num_u, den_u = _chain_height(ux, uy, nu, iu, x)
         r_low = -_floor_div(-num_l, 2 * den_l)
         r_high = _floor_div(num_u, 2 * den_u)
         if r_high >= r_low:
