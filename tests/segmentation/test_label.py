@@ -49,3 +49,21 @@ def test_integer_input_is_foreground_where_nonzero():
     assert_same_as_scipy(image != 0, 1)
     labels, count = label_components(image, namespace_for(image), 2)
     assert count == 2 and labels[0, 1] == labels[1, 0] == 1 and labels[2, 2] == 2
+
+
+def test_array_path_equals_cpu_path():
+    """The other devices' path (their ndimage.label, here scipy's behind a simulated CUDA
+    namespace) returns what the CPU kernel returns, int32 and count included."""
+    from pyhcs._backend import Namespace
+
+    array_ns = Namespace(np, "cuda", simulated=True)
+    assert array_ns.target != "cpu"
+    rng = np.random.default_rng(9)
+    for _ in range(40):
+        foreground = rng.random(tuple(int(s) for s in rng.integers(1, 30, 2))) < 0.5
+        for connectivity in (1, 2):
+            got, n = label_components(foreground, array_ns, connectivity)
+            expected, m = label_components(foreground, namespace_for(foreground), connectivity)
+            assert n == m and isinstance(n, int)
+            np.testing.assert_array_equal(got, expected)
+            assert got.dtype == np.int32
