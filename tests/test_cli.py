@@ -104,6 +104,10 @@ def test_run_command_with_channel_roles_wells_and_a_config(tmp_path, capsys):
     assert not any("Texture" in c for c in objects.columns)
     assert main(args) == 0
     assert "1 wells already done" in capsys.readouterr().out
+    # worker processes: the same rows
+    assert main(args[:3] + [str(tmp_path / "p2")] + args[4:] + ["--processes", "2"]) == 0
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p2" / "objects"), objects)
     assert main(args[:2] + ["--out", str(out)]) == 2        # another pipeline, same folder
     assert "another pipeline" in capsys.readouterr().err
     assert main(args[:2] + ["--out", str(tmp_path / "o2"), "--channels", "Hoechst=DNA"]) == 2

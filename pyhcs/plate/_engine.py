@@ -8,6 +8,9 @@ Three stages overlap:
   computes) and runs :func:`pyhcs.plate.process_field` on it;
 - a writer thread turns the results into per-well Parquet files.
 
+On the CPU, ``processes=N`` replaces the middle stage with N worker processes that read and
+compute whole fields (:mod:`pyhcs.plate._processes`); the writer stays here.
+
 Outputs in ``out/`` (see :func:`run`). A well is finished when ``objects/<well>.parquet``
 exists under its final name: every file is written under a temporary name and renamed, the
 objects file last, so a killed run resumes by redoing exactly the unfinished wells.
@@ -36,6 +39,7 @@ from ._errors import PlateError
 from ._pipeline import Pipeline
 from ._plate import Plate
 from ._process import FieldResult, process_field
+from ._processes import available_cores
 
 __all__ = ["RunSummary", "illumination_functions", "run", "OUTPUT_FILES"]
 
@@ -544,6 +548,8 @@ class _Writer(threading.Thread):
         _atomic_write(path, write)
 
     def commit(self, well: str, done: list[_Done]) -> None:
+        # in plate order whatever order the fields were computed in (worker processes)
+        done = sorted(done, key=lambda item: item.image_number)
         objects, image, errors, profile = _well_tables(done, self.schemas)
         _write_parquet(self.outputs.part(well, "image"), image)
         _write_parquet(self.outputs.part(well, "errors"), errors)
@@ -820,6 +826,19 @@ def _as_pipeline(pipeline: Pipeline | str | os.PathLike | None) -> Pipeline:
     return Pipeline.load(pipeline)
 
 
+def _check_processes(processes: int | None, ns: Namespace) -> int:
+    if processes is None:
+        return 1
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a positive integer, got {processes!r}")
+    if processes > 1 and os.name != "posix":  # pragma: no cover - the workers pass an fd
+        raise ValueError("processes > 1 needs a POSIX system (Linux, macOS)")
+    if processes > 1 and ns.target != "cpu":
+        raise ValueError(f"processes={processes} needs device='cpu': the GPU engine runs in "
+                         "one process, which overlaps reading, copying and computing itself")
+    return processes
+
+
 def _check_workers(workers: int | None) -> int:
     if workers is None:
         workers = min(4, os.cpu_count() or 1)
@@ -871,6 +890,7 @@ def run(
     quiet: bool = False,
     overwrite: bool = False,
     gpu_memory: int | None = None,
+    processes: int | None = None,
 ) -> RunSummary:
     """Run a pipeline over a plate into CellProfiler-compatible, resumable outputs.
 
@@ -896,6 +916,13 @@ def run(
         Discard the outputs of another pipeline in ``out`` instead of refusing to resume.
     gpu_memory : int, optional
         GPU memory budget in bytes (cupy's pool limit).
+    processes : int, optional
+        CPU only: compute fields in this many worker processes at once, each with
+        ``cores // processes`` kernel threads and reading its own fields (``workers`` then
+        sizes only the illumination pass's readers). Default 1: one field at a time, in this
+        process, on every core. Several processes keep many cores busier, since parts of a
+        field's pipeline are serial; the outputs are the same. A worker that dies (a crash, the
+        out-of-memory killer) fails only the field it was computing (``WorkerDied``).
 
     Returns
     -------
@@ -939,6 +966,7 @@ def run(
     _check_channels(plate, pipeline)
     selected = _select_wells(plate, wells)
     ns = namespace_for_device(device)
+    processes = _check_processes(processes, ns)
 
     outputs = _Outputs(Path(out))
     outputs.out.mkdir(parents=True, exist_ok=True)
@@ -1012,26 +1040,20 @@ def run(
 
     writer = _Writer(outputs, schemas, expected, pipeline.output.save_labels, on_well)
     writer.start()
-    reader = _Reader(plate, device_impl, workers, depth=workers + 2)
+    threads = max(1, available_cores() // processes)
     try:
-        pending: _Field | None = None
-        for item in reader.fields(items):
-            if item.error is None:
-                device_impl.upload(item)
-            if pending is not None:
-                _finish(pending, pipeline, plate, device_impl, reader, writer, totals,
-                        counters, bar, log, illumination)
-            pending = item
-        if pending is not None:
-            _finish(pending, pipeline, plate, device_impl, reader, writer, totals, counters,
-                    bar, log, illumination)
+        if processes > 1:
+            _run_processes(items, plate, pipeline, functions, processes, threads, writer,
+                           totals, counters, bar, log)
+        else:
+            _run_here(items, plate, pipeline, device_impl, workers, illumination, writer,
+                      totals, counters, bar, log)
         writer.put(None)
         writer.join()
         if writer.failure is not None:
             raise RuntimeError(f"writing the outputs failed: {writer.failure}") \
                 from writer.failure
     finally:
-        reader.close()
         device_impl.close()
         if bar is not None:
             bar.close()
@@ -1053,7 +1075,8 @@ def run(
         "started": now, "seconds": seconds, "fields": summary.fields, "errors": summary.errors,
         "cells": summary.cells, "fields_per_second": summary.fields_per_second,
         "wells_done": list(summary.wells_done), "wells_skipped": list(summary.wells_skipped),
-        "workers": workers, "device": device_impl.name, "stages": totals,
+        "workers": workers, "processes": processes, "threads_per_process": threads,
+        "device": device_impl.name, "stages": totals,
     })
     platemap_wells = [] if plate.platemap is None else [
         w for w in plate.platemap.index if w not in plate.wells]
@@ -1062,30 +1085,67 @@ def run(
     return summary
 
 
-def _finish(item: _Field, pipeline: Pipeline, plate: Plate, device_impl, reader: _Reader,
-            writer: _Writer, totals: dict[str, float], counters: dict[str, int], bar,
-            log: Callable[[str], None], illumination: dict[str, Any]) -> None:
-    """Compute one uploaded field and hand its host results to the writer."""
-    started = time.perf_counter()
-    error = item.error
-    result: FieldResult | None = None
-    trace = None
-    if error is None:
-        device_impl.wait(item)
-        for attempt in (0, 1):
-            try:
-                result = process_field(item.device_image, pipeline, channels=plate.channels,
-                                       illumination=illumination)
-                break
-            except Exception as exc:  # one field's failure never stops the run
-                if attempt == 0 and device_impl.recover(exc):
-                    continue
-                error = exc
-                trace = traceback.format_exc(limit=8)
-                break
-    item.device_image = None
-    reader.release(item)
+def _run_here(items: list[_Field], plate: Plate, pipeline: Pipeline, device_impl,
+              workers: int, illumination: dict[str, Any], writer: _Writer,
+              totals: dict[str, float], counters: dict[str, int], bar,
+              log: Callable[[str], None]) -> None:
+    """One field at a time in this process: readers ahead, each upload overlapping compute."""
+    reader = _Reader(plate, device_impl, workers, depth=workers + 2)
+    try:
+        pending: _Field | None = None
+        for item in reader.fields(items):
+            if item.error is None:
+                device_impl.upload(item)
+            if pending is not None:
+                _finish(pending, pipeline, plate, device_impl, reader, writer, totals,
+                        counters, bar, log, illumination)
+            pending = item
+        if pending is not None:
+            _finish(pending, pipeline, plate, device_impl, reader, writer, totals, counters,
+                    bar, log, illumination)
+    finally:
+        reader.close()
 
+
+def _run_processes(items: list[_Field], plate: Plate, pipeline: Pipeline,
+                   functions: dict[str, np.ndarray], processes: int, threads: int,
+                   writer: _Writer, totals: dict[str, float], counters: dict[str, int], bar,
+                   log: Callable[[str], None]) -> None:
+    """Fields computed by worker processes; their results written here as they come."""
+    if not items:
+        return
+    from ._processes import WorkerPool
+
+    pool = WorkerPool(plate, pipeline, functions, min(processes, len(items)), threads,
+                      pipeline.output.save_labels)
+    try:
+        for done in pool.map(items):
+            _account(done, writer, totals, counters, bar, log)
+    finally:
+        pool.close()
+
+
+def _compute(image, pipeline: Pipeline, plate: Plate, illumination: dict[str, Any],
+             recover: Callable[[BaseException], bool]):
+    """``process_field`` on one field: ``(result, None, None)`` or ``(None, error, traceback)``.
+
+    ``recover(exc)`` says whether the error was dealt with (GPU memory freed) and the field
+    should be tried once more.
+    """
+    for attempt in (0, 1):
+        try:
+            return (process_field(image, pipeline, channels=plate.channels,
+                                  illumination=illumination), None, None)
+        except Exception as exc:  # one field's failure never stops the run
+            if attempt == 0 and recover(exc):
+                continue
+            return None, exc, traceback.format_exc(limit=8)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _field_done(item: _Field, result: FieldResult | None, error: BaseException | None,
+                trace: str | None, started: float, save_labels: bool) -> _Done:
+    """The host results of one computed (or failed) field, as the writer takes them."""
     labels = None
     cells = None
     image: dict[str, Any] = {"ExecutionTime_Read": item.read_seconds,
@@ -1093,28 +1153,51 @@ def _finish(item: _Field, pipeline: Pipeline, plate: Plate, device_impl, reader:
     if result is not None:
         download = time.perf_counter()
         cells = result.single_cell()
-        if pipeline.output.save_labels:
+        if save_labels:
             labels = {k: to_numpy(v) for k, v in result.labels.items()}
         image.update(result.image)
         image["ExecutionTime_Download"] = time.perf_counter() - download
-        counters["cells"] += len(cells)
+    else:
+        image["_traceback"] = trace
+    image["ExecutionTime_Total"] = time.perf_counter() - started + item.read_seconds
+    return _Done(
+        well=item.well, site=item.site, image_number=item.image_number, cells=cells,
+        image=image, error=None if error is None else str(error),
+        error_type=None if error is None else type(error).__name__, labels=labels)
+
+
+def _account(done: _Done, writer: _Writer, totals: dict[str, float],
+             counters: dict[str, int], bar, log: Callable[[str], None]) -> None:
+    """Count one field's outcome, log its error, hand it to the writer, advance the bar."""
+    if done.error is None:
+        counters["cells"] += 0 if done.cells is None else len(done.cells)
     else:
         counters["errors"] += 1
-        image["_traceback"] = trace
-        log(f"{item.well} site {item.site}: {type(error).__name__}: {error}")
-    image["ExecutionTime_Total"] = time.perf_counter() - started + item.read_seconds
-    for key, value in image.items():
+        log(f"{done.well} site {done.site}: {done.error_type}: {done.error}")
+    for key, value in done.image.items():
         if key.startswith("ExecutionTime_") and isinstance(value, float):
             totals[key] = totals.get(key, 0.0) + value
     counters["fields"] += 1
-    writer.put(_Done(
-        well=item.well, site=item.site, image_number=item.image_number,
-        cells=cells,
-        image=image, error=None if error is None else str(error),
-        error_type=None if error is None else type(error).__name__, labels=labels))
+    writer.put(done)
     if bar is not None:
         bar.update(1)
         bar.set_postfix(errors=counters["errors"], refresh=False)
+
+
+def _finish(item: _Field, pipeline: Pipeline, plate: Plate, device_impl, reader: _Reader,
+            writer: _Writer, totals: dict[str, float], counters: dict[str, int], bar,
+            log: Callable[[str], None], illumination: dict[str, Any]) -> None:
+    """Compute one uploaded field and hand its host results to the writer."""
+    started = time.perf_counter()
+    result, error, trace = None, item.error, None
+    if error is None:
+        device_impl.wait(item)
+        result, error, trace = _compute(item.device_image, pipeline, plate, illumination,
+                                        device_impl.recover)
+    item.device_image = None
+    reader.release(item)
+    done = _field_done(item, result, error, trace, started, pipeline.output.save_labels)
+    _account(done, writer, totals, counters, bar, log)
 
 
 def _logger(enabled: bool) -> Callable[[str], None]:

@@ -59,6 +59,10 @@ def register(subparsers) -> None:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--workers", type=int, default=None, metavar="N",
                      help="reader threads (default min(4, cores))")
+    run.add_argument("--processes", type=int, default=None, metavar="N",
+                     help="CPU: compute N fields at once in N worker processes, each with "
+                          "cores/N kernel threads (default 1: one field at a time on every "
+                          "core)")
     run.add_argument("--wells", default=None, metavar="A01,B02", help="only these wells")
     run.add_argument("--channels", default=None, metavar="DNA=ch1,Actin=ch2",
                      help="name the plate's channels by the roles the pipeline uses")
@@ -92,6 +96,8 @@ def register(subparsers) -> None:
                     "print fields/s and the time per stage.")
     _synthetic_plate_arguments(bench, wells=4, fields=2, size=1024)
     bench.add_argument("--workers", type=int, default=None, metavar="N", help="reader threads")
+    bench.add_argument("--processes", type=int, default=None, metavar="N",
+                       help="CPU worker processes (as pyhcs run --processes)")
     bench.set_defaults(func=_bench)
 
     config = subparsers.add_parser(
@@ -119,7 +125,8 @@ def _run(args: argparse.Namespace) -> int:
         gpu_memory = None if args.gpu_memory is None else int(args.gpu_memory * 2**30)
         summary = run(plate, pipeline, args.out, device=args.device, workers=args.workers,
                       wells=args.wells, progress=not args.quiet, quiet=args.quiet,
-                      overwrite=args.overwrite, gpu_memory=gpu_memory)
+                      overwrite=args.overwrite, gpu_memory=gpu_memory,
+                      processes=args.processes)
     except (PlateError, OSError, ValueError, TypeError, RuntimeError) as exc:
         return _error("run", exc)
     print(_summary_line(summary))
@@ -196,7 +203,7 @@ def _bench(args: argparse.Namespace) -> int:
             run(plate, out=root / "warm", wells=[warm], device=args.device, progress=False,
                 workers=args.workers)
             summary = run(plate, out=root / "timed", wells=timed, device=args.device,
-                          progress=False, workers=args.workers)
+                          progress=False, workers=args.workers, processes=args.processes)
         except (ValueError, RuntimeError) as exc:
             return _error("bench", exc)
     print(f"pyhcs bench: {summary.fields} fields of {args.size}x{args.size}, 2 channels, "

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import require_reference
 from pyhcs.datasets import synthetic_plate
-from pyhcs.plate import Pipeline, PlateError, open_plate, process_field, run
+from pyhcs.plate import Pipeline, Plate, PlateError, open_plate, process_field, run
 
 SHAPE = (160, 160)
 MEASURES = ["Nuclei_AreaShape_Area", "Cells_Intensity_MeanIntensity_Actin",
@@ -261,14 +261,137 @@ def test_bad_arguments(zarr_plate, tmp_path):
         run(plate, out=tmp_path, gpu_memory=-5)
     with pytest.raises(ValueError, match="device"):
         run(plate, out=tmp_path, device="tpu")
+    for processes in (0, True, 2.0):
+        with pytest.raises(ValueError, match="processes"):
+            run(plate, out=tmp_path, processes=processes)
+
+
+def test_processes_need_the_cpu():
+    from pyhcs._backend import Namespace
+    from pyhcs.plate._engine import _check_processes
+
+    simulated_gpu = Namespace(np, "cuda", simulated=True)
+    with pytest.raises(ValueError, match="processes=2 needs device='cpu'"):
+        _check_processes(2, simulated_gpu)
+    assert _check_processes(1, simulated_gpu) == 1
+    assert _check_processes(None, Namespace(np, "cpu")) == 1
+    assert _check_processes(3, Namespace(np, "cpu")) == 3
+
+
+def _same_outputs(out, reference_out):
+    """Objects, image (timings aside), profiles and errors of two runs are equal."""
+    pd = _pd()
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "objects"),
+                                  pd.read_parquet(reference_out / "objects"))
+    for name in ("image.parquet", "profiles.parquet", "errors.parquet"):
+        got, expected = pd.read_parquet(out / name), pd.read_parquet(reference_out / name)
+        kept = [c for c in expected.columns if not c.startswith("ExecutionTime_")]
+        assert list(got.columns) == list(expected.columns)
+        pd.testing.assert_frame_equal(got[kept], expected[kept])
+
+
+def test_worker_processes_give_the_one_process_outputs(zarr_run, tmp_path):
+    plate, reference_out, reference = zarr_run
+    pipeline = Pipeline().replace(output={"save_labels": True})
+    out = tmp_path / "processes"
+    summary = run(plate, pipeline, out=out, progress=False, processes=2)
+    assert (summary.fields, summary.errors, summary.cells) == (
+        reference.fields, reference.errors, reference.cells)
+    _same_outputs(out, reference_out)
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["runs"][-1]["processes"] == 2
+    assert manifest["runs"][-1]["threads_per_process"] >= 1
+    # the workers' label images are those of process_field on the same field
+    for well in plate.wells:
+        for site in plate.sites(well):
+            saved = np.load(out / "labels" / f"{well}_{site}.npz")
+            expected = process_field(plate.read(well, site), channels=plate.channels)
+            for name in ("Nuclei", "Cells", "Cytoplasm"):
+                np.testing.assert_array_equal(saved[name], expected.labels[name])
+    # resuming with another number of processes changes nothing
+    again = run(plate, pipeline, out=out, progress=False, processes=3)
+    assert again.fields == 0 and set(again.wells_skipped) == set(plate.wells)
+
+
+def _truncated_tiff_plate(root, well, site):
+    """A 2-well x 2-field TIFF plate whose DNA file of ``(well, site)`` is cut short."""
+    synth = _plate(root, format="tiff", n_wells=2, n_fields=2)
+    with open(open_plate(synth.source).locate(well, site)["DNA"][0], "r+b") as handle:
+        handle.truncate(200)
+    return open_plate(synth.source)
+
+
+def test_worker_processes_record_bad_fields(tmp_path):
+    plate = _truncated_tiff_plate(tmp_path / "plate", "A02", 1)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run(plate, out=one, progress=False).errors == 1
+    assert run(plate, out=two, progress=False, processes=2).errors == 1
+    _same_outputs(two, one)
+
+
+class _DyingPlate(Plate):
+    """Pickled into the workers: reading ``fatal`` there kills the reading process (a crash)."""
+
+    fatal = None
+    parent = None
+
+    def read(self, well, site, out=None):
+        if (well, site) == self.fatal and os.getpid() != self.parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().read(well, site, out=out)
+
+
+def test_a_worker_that_dies_costs_only_its_field(zarr_plate, zarr_run, tmp_path):
+    pd = _pd()
+    _, reference_out, reference = zarr_run
+    plate = open_plate(zarr_plate.source, platemap=zarr_plate.platemap)
+    plate.__class__ = _DyingPlate
+    plate.fatal, plate.parent = ("A02", 1), os.getpid()
+    out = tmp_path / "out"
+    summary = run(plate, out=out, progress=False, processes=2)
+    assert summary.fields == reference.fields and summary.errors == 1
+    errors = pd.read_parquet(out / "errors.parquet")
+    assert list(zip(errors["Metadata_Well"], errors["Metadata_Site"])) == [("A02", 1)]
+    assert list(errors["ErrorType"]) == ["WorkerDied"]
+    assert "SIGKILL" in errors["Error"][0]
+    # every other field is there, as in the uninterrupted run
+    got = _objects(out)
+    expected = _objects(reference_out)
+    number = int(errors["ImageNumber"][0])
+    expected = expected[expected["ImageNumber"] != number].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected)
 
 
 _KILL_SCRIPT = """
 import sys
 from pyhcs.plate import open_plate, run
 plate = open_plate(sys.argv[1])
-run(plate, out=sys.argv[2], progress=False, workers=2)
+run(plate, out=sys.argv[2], progress=False, workers=2, processes=int(sys.argv[3]))
 """
+
+
+def _children(pid):
+    """The PIDs of the live processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_kill_9_then_resume_gives_the_uninterrupted_rows(tmp_path):
@@ -282,9 +405,11 @@ def test_kill_9_then_resume_gives_the_uninterrupted_rows(tmp_path):
 
     out = tmp_path / "killed"
     rng = np.random.default_rng(2026)
-    command = [sys.executable, "-c", _KILL_SCRIPT, str(synth.source), str(out)]
     kills = 0
-    for _ in range(3):
+    orphans = []
+    for processes in (2, 1, 2):  # the one-process engine and worker processes alike
+        command = [sys.executable, "-c", _KILL_SCRIPT, str(synth.source), str(out),
+                   str(processes)]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         done_before = len(list((out / "objects").glob("*.parquet"))) if out.exists() else 0
         deadline = time.monotonic() + 300
@@ -296,12 +421,19 @@ def test_kill_9_then_resume_gives_the_uninterrupted_rows(tmp_path):
             time.sleep(0.02)
         time.sleep(float(rng.uniform(0.0, 0.6)))
         if process.poll() is None:
+            workers = _children(process.pid) if os.path.isdir("/proc") else []
             process.send_signal(signal.SIGKILL)
             process.wait()
             kills += 1
+            orphans += workers
         else:
             assert process.returncode == 0, process.stderr.read().decode()
     assert kills >= 1
+    # worker processes of a killed run end with it (their connection closes)
+    deadline = time.monotonic() + 60
+    while any(_alive(pid) for pid in orphans) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in orphans if _alive(pid)]
     resumed = run(plate, out=out, progress=False)
     assert resumed.wells_skipped  # the killed runs finished some wells
     got = _objects(out)
@@ -400,11 +532,7 @@ def test_illumination_first_pass_saved_applied_and_reused(zarr_plate, tmp_path):
 
 
 def test_illumination_pass_leaves_out_bad_fields(tmp_path):
-    synth = _plate(tmp_path / "plate", format="tiff", n_wells=2, n_fields=2)
-    plate = open_plate(synth.source)
-    with open(plate.locate("A02", 2)["DNA"][0], "r+b") as handle:
-        handle.truncate(200)
-    plate = open_plate(synth.source)
+    plate = _truncated_tiff_plate(tmp_path / "plate", "A02", 2)
     pipeline = Pipeline().replace(illumination={"channels": ("DNA",)})
     summary = run(plate, pipeline, out=tmp_path / "out", progress=False)
     assert summary.errors == 1
