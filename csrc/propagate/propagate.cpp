@@ -25,8 +25,8 @@
 //    array heap. If the array is not a valid heap (possible only for w == 0, where pushed keys
 //    can be 0), phase 1 simply continues to the end.
 //
-// Phase 2 runs in parallel over the 8-connected components of the unlabelled in-mask pixels
-// (labelled from the inputs on a second thread while phase 1 runs): a pop relaxes only
+// Phase 2 runs over the 8-connected components of the unlabelled in-mask pixels, in parallel
+// (labelled from the inputs, on a second thread while phase 1 runs): a pop relaxes only
 // unsettled in-mask neighbours, so entries of different components never interact, and each
 // component's pops in key order are exactly its share of the global sequence. (The pixels left
 // unsettled after phase 1 are a subset of these; its connected pieces lie within them, and
@@ -358,21 +358,14 @@ void label_components(const std::int32_t* labels, const std::uint8_t* mask, cons
     }
 }
 
-// Phase 2 (see the top of the file). With one thread, one radix heap; otherwise one per
-// component, the components spread over `n_threads` threads, largest first. Every pixel is
-// written only by the thread that owns its component.
+// Phase 2 (see the top of the file): one radix heap per component, the components spread over
+// `n_threads` threads, largest first. Every pixel is written only by the thread that owns its
+// component. One thread runs them one after the other, which is also about twice as fast as one
+// radix heap for all: each component's heap and pixels stay small and close together.
 template <typename Value>
 void run_phase2(std::vector<Entry> entries, const Value* padded, Pixel* pixels,
                 const Grid& grid, double weight, int n_threads, const std::int32_t* component,
                 const std::vector<std::int64_t>& sizes, Stats& stats) {
-    if (n_threads <= 1) {
-        stats.phase2 = 1;
-        const std::uint64_t last = entries[0].key;  // the root of a valid heap: the minimum
-        RadixHeap heap(entries, last);
-        entries = std::vector<Entry>();
-        run(heap, padded, pixels, grid, weight, stats, nullptr);
-        return;
-    }
     std::vector<std::vector<Entry>> groups(sizes.size());
     for (const Entry& e : entries) {
         const std::int64_t P = static_cast<std::int64_t>(e.tie & 0xffffffffu);
@@ -390,7 +383,7 @@ void run_phase2(std::vector<Entry> entries, const Value* padded, Pixel* pixels,
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return sizes[a] > sizes[b]; });
     const std::int64_t n_groups = static_cast<std::int64_t>(order.size());
-    stats.phase2 = 2;
+    stats.phase2 = 1;
     stats.components = n_groups;
     std::int64_t pushes = 0, pops = 0;
 #ifdef PYHCS_HAVE_OPENMP
@@ -412,7 +405,8 @@ void run_phase2(std::vector<Entry> entries, const Value* padded, Pixel* pixels,
 }
 
 // Both phases (see the top of the file), the image read as Value. With more than one thread,
-// the components for phase 2 are labelled on a second thread while phase 1 runs.
+// the components for phase 2 are labelled on a second thread while phase 1 runs; with one,
+// after it.
 template <typename Value>
 void propagate_seeds(const double* image, const std::int32_t* labels, const std::uint8_t* mask,
                      const Grid& grid, double weight, int n_threads, std::vector<Entry> seeds,
@@ -443,11 +437,15 @@ void propagate_seeds(const double* image, const std::int32_t* labels, const std:
         handed_over = run(heap, padded.data(), pixels, grid, weight, stats, &seeds_left);
     }
     if (!handed_over || heap.empty()) return;
+    if (!component) {
+        component = std::make_unique<PageArray<std::int32_t>>(static_cast<std::size_t>(grid.size()));
+        label_components(labels, mask, grid, component->data(), sizes);
+    }
     if (heap.is_heap()) {
         run_phase2(heap.release(), padded.data(), pixels, grid, weight, n_threads,
-                   component ? component->data() : nullptr, sizes, stats);
+                   component->data(), sizes, stats);
     } else {
-        stats.phase2 = 3;
+        stats.phase2 = 2;
         run(heap, padded.data(), pixels, grid, weight, stats, nullptr);
     }
 }

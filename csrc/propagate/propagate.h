@@ -11,10 +11,10 @@ struct Stats {
     std::int64_t pushes = 0;
     std::int64_t pops = 0;
     // The second phase's queue (see propagate.cpp): 0 none (no entry left after the seeds),
-    // 1 the radix heap, 2 radix heaps per connected component in parallel, 3 the array heap
-    // kept to the end (its array was not a valid heap after the seeds).
+    // 1 a radix heap per connected component (in parallel on several threads), 2 the array
+    // heap kept to the end (its array was not a valid heap after the seeds).
     int phase2 = 0;
-    std::int64_t components = 0;  // with phase2 == 2
+    std::int64_t components = 0;  // with phase2 == 1
     bool float_image = false;     // the image was read from a float32 copy (float32 holds it)
 };
 

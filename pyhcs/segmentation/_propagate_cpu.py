@@ -32,8 +32,8 @@ def propagate_cpu(
         0 at every labelled pixel, -1 where no seed reached, else the geodesic distance.
     info : dict
         ``pushes`` and ``pops`` of the priority queue; ``phase2``, the queue after the seeds
-        (``"none"``, ``"radix"``, ``"radix_components"`` or ``"array"``) and ``components``,
-        how many regions it ran in parallel; ``image_reads``, ``"float32"`` where the kernel
+        (``"none"``, ``"radix_components"`` or ``"array"``) and ``components``, how many
+        regions it ran (in parallel on several threads); ``image_reads``, ``"float32"`` where the kernel
         read the image from a float32 copy (float32 holds every value, so the arithmetic is
         the same) else ``"float64"``.
     """

@@ -143,7 +143,7 @@ def test_second_phase_on_any_number_of_threads_matches_centrosome(n_threads):
         reads.add(info["image_reads"])
         if info["phase2"] == "radix_components":
             assert info["components"] >= 1
-    assert {"none", "radix" if n_threads == 1 else "radix_components"} <= queues
+    assert {"none", "radix_components"} <= queues
     assert reads == {"float32", "float64"}  # both copies of the image (values float32 holds)
 
 
