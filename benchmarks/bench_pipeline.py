@@ -419,8 +419,9 @@ def _batch_case(fields, run, size: str, megabytes: float) -> Case:
         megabytes=megabytes * pair.n_fields,
         note=(f"{run.processes} processes of process_field, one thread each, every one "
               f"over all {len(fields)} fields per call (after a warm-up pass): fields/s on "
-              f"{run.processes} cores as CellProfiler's; the plate engine itself computes one "
-              "field at a time on all cores (the case above)"),
+              f"{run.processes} cores as CellProfiler's; the plate engine runs fields this "
+              f"way with processes={run.processes} (pyhcs run --processes "
+              f"{run.processes}), and one at a time on all cores by default (the case above)"),
     )
     case.reference_s = pair.n_fields / run.fields_per_second_excluding_startup
     return case
