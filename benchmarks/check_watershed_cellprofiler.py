@@ -99,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     if cp.skipped():
         return 0
     from pyhcs import _core
+    from pyhcs._backend import Namespace
+    from pyhcs.segmentation._label import label_components
 
     cases = {**random_cases(args.random), **field_cases(args.fields, args.size)}
     reference = cp.run_driver(_DRIVER, cases, workdir=args.workdir)
     names = sorted({name.split("|")[0] for name in cases})
-    counts = {"random": [0, 0, 0], "field": [0, 0, 0]}  # cases, equal, rules differ
+    # cases, equal, rules differ, per-component flooding equal, certified per component
+    counts = {"random": [0, 0, 0, 0, 0], "field": [0, 0, 0, 0, 0]}
     for name in names:
         inputs = (cases[name + "|image"].astype(np.float64), cases[name + "|markers"],
                   cases[name + "|mask"].astype(bool).view(np.uint8),
@@ -114,11 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         row[0] += 1
         row[1] += bool(np.array_equal(cellprofiler_rule, reference[name]))
         row[2] += not np.array_equal(cellprofiler_rule, rising_rule)
+        components, count = label_components(cases[name + "|mask"].astype(bool),
+                                             Namespace(np, "cpu"), inputs[3])
+        split, info = _core.watershed_components(*inputs, False, components, count)
+        row[3] += bool(np.array_equal(split, reference[name]))
+        row[4] += bool(info["per_component"])
     print(f"scikit-image in CellProfiler's venv: {reference['version']}")
-    print(f"{'cases':<8} {'compared':>9} {'equal':>7} {'rules differ':>13}")
-    for kind, (n, equal, differ) in counts.items():
-        print(f"{kind:<8} {n:>9} {equal:>7} {differ:>13}")
-    return 0 if all(equal == n for n, equal, _ in counts.values()) else 1
+    print(f"{'cases':<8} {'compared':>9} {'equal':>7} {'rules differ':>13} "
+          f"{'per-component equal':>20} {'(certified)':>12}")
+    for kind, (n, equal, differ, split_equal, certified) in counts.items():
+        print(f"{kind:<8} {n:>9} {equal:>7} {differ:>13} {split_equal:>20} {certified:>12}")
+    return 0 if all(row[1] == row[0] and row[3] == row[0] for row in counts.values()) else 1
 
 
 if __name__ == "__main__":

@@ -20,5 +20,22 @@ std::int64_t watershed(const double* image, const std::int32_t* markers, const s
                        std::int64_t rows, std::int64_t cols, int connectivity, bool rising,
                        std::int32_t* output);
 
+struct ComponentsResult {
+    std::int64_t pushes = 0;
+    std::int64_t components = 0;  // components flooded (those holding a marker)
+    bool per_component = false;   // false: not certified, the global flooding ran
+};
+
+// The same flooding, each connected component of the mask on its own (in parallel), where that
+// is exact (see watershed.cpp); otherwise the global one.
+//   component    rows x cols, int32: the component (1 .. n_components, as scipy.ndimage.label
+//                numbers them) of every mask pixel, in `connectivity` (other pixels not read)
+//   n_threads    0: OpenMP's default
+ComponentsResult watershed_components(const double* image, const std::int32_t* markers,
+                                      const std::uint8_t* mask, std::int64_t rows,
+                                      std::int64_t cols, int connectivity, bool rising,
+                                      const std::int32_t* component, std::int64_t n_components,
+                                      int n_threads, std::int32_t* output);
+
 }  // namespace watershed
 }  // namespace pyhcs

@@ -94,14 +94,21 @@ def _watershed_cpu(ns: Namespace, surface: Any, markers: Any, mask: Any, rule: s
     "cellprofiler"`` is scikit-image 0.24.0's (the version CellProfiler 5 pins; every release
     up to 0.25.1), ``"skimage"`` that of 0.25.2 and later, which raises a pixel's priority to
     that of the pixel it was reached from and so splits basins reached over a saddle by age.
-    The C++ kernel (``pyhcs._core.watershed``) is tested against both versions.
+    The C++ kernel (``pyhcs._core.watershed``) is tested against both versions. Each
+    8-connected component of the mask floods on its own, in parallel, where that is exact
+    (``pyhcs._core.watershed_components``: no two markers of equal value in a component);
+    otherwise the whole image floods at once.
     """
-    labels = _core.watershed(
+    mask = np.ascontiguousarray(to_numpy(mask), dtype=bool)
+    components, count = label_components(mask, namespace_for(mask), connectivity=2)
+    labels, _ = _core.watershed_components(
         np.ascontiguousarray(to_numpy(surface), dtype=np.float64),
         np.ascontiguousarray(to_numpy(markers), dtype=np.int32),
-        np.ascontiguousarray(to_numpy(mask), dtype=bool).view(np.uint8),
+        mask.view(np.uint8),
         2,
         rule == "skimage",
+        components,
+        count,
     )
     return ns.asarray(labels)
 

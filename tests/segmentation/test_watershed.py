@@ -99,3 +99,89 @@ def test_bad_arguments():
         _core.watershed(image, markers[:2], mask, 2, False)
     with pytest.raises(ValueError, match="2-D"):
         _core.watershed(image.ravel(), markers.ravel(), mask.ravel(), 2, False)
+
+
+def run_components(image, markers, mask, connectivity, rising, n_threads):
+    from scipy import ndimage
+
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    structure = ndimage.generate_binary_structure(2, connectivity)
+    components, count = ndimage.label(mask, structure)
+    return _core.watershed_components(np.ascontiguousarray(image, dtype=np.float64),
+                                      np.ascontiguousarray(markers, dtype=np.int32),
+                                      mask.view(np.uint8), connectivity, rising,
+                                      components.astype(np.int32), count, n_threads)
+
+
+def walled_case(rng, trial):
+    """Masks cut into many components by walls; values distinct (the split is certified) or,
+    every fourth trial, quantised (markers may share values: the global flooding runs)."""
+    shape = tuple(int(s) for s in rng.integers(4, 40, 2))
+    image = rng.random(shape) if trial % 4 else rng.integers(0, 4, shape) / 3.0
+    mask = rng.random(shape) > 0.1
+    mask[rng.integers(0, shape[0], 3), :] = False
+    mask[:, rng.integers(0, shape[1], 3)] = False
+    markers = np.zeros(shape, np.int32)
+    for _ in range(int(rng.integers(1, 25))):
+        markers[rng.integers(0, shape[0]), rng.integers(0, shape[1])] = rng.integers(1, 9)
+    return image, markers, mask
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("connectivity", [1, 2])
+def test_components_flood_as_the_whole_image(connectivity, n_threads):
+    """Each component of the mask flooded on its own equals scikit-image's flooding of the
+    whole image, in both rules, whether the split is certified or falls back."""
+    rng = np.random.default_rng(10 * connectivity + n_threads)
+    paths = set()
+    for trial in range(400):
+        case = random_case(rng, trial) if trial % 2 else walled_case(rng, trial)
+        image, markers, mask = case
+        for rising in (False, True):
+            got, info = run_components(image, markers, mask, connectivity, rising, n_threads)
+            np.testing.assert_array_equal(got, run(image, markers, mask, connectivity, rising))
+            paths.add(info["per_component"])
+            if info["per_component"]:
+                assert info["components"] >= (1 if (markers[mask] != 0).any() else 0)
+        expected = skimage_watershed(image, markers=markers, connectivity=connectivity, mask=mask)
+        got, _ = run_components(image, markers, mask, connectivity, INSTALLED_RISING, n_threads)
+        np.testing.assert_array_equal(got, expected)
+    assert paths == {True, False}
+
+
+def test_components_certificate():
+    """Two markers of equal value in one component (the heap's shape orders them), or NaN in
+    the mask: the global flooding runs; distinct marker values, or equal values in different
+    components: each component floods on its own."""
+    image = np.array([[0, 1], [1, 0], [1, 1], [0, 0]], np.float64)  # the traced example
+    markers = np.array([[0, 0], [2, 0], [3, 0], [0, 1]], np.int32)
+    mask = np.ones(image.shape, bool)
+    for rising in (False, True):
+        got, info = run_components(image, markers, mask, 2, rising, 1)
+        assert not info["per_component"]
+        np.testing.assert_array_equal(got, run(image, markers, mask, 2, rising))
+    # the same values on both sides of a wall: one marker per component
+    wide = np.zeros((4, 5))
+    wide[:, 2] = 5.0
+    wall = wide != 5.0
+    two = np.zeros((4, 5), np.int32)
+    two[0, 0], two[3, 4] = 1, 2
+    got, info = run_components(wide, two, wall, 2, False, 2)
+    assert info["per_component"] and info["components"] == 2
+    np.testing.assert_array_equal(got, run(wide, two, wall, 2, False))
+    nan = wide.copy()
+    nan[1, 1] = np.nan
+    got, info = run_components(nan, two, wall, 2, False, 2)
+    assert not info["per_component"]
+    np.testing.assert_array_equal(got, run(nan, two, wall, 2, False))
+
+
+def test_components_bad_arguments():
+    image, markers, mask = np.zeros((3, 4)), np.zeros((3, 4), np.int32), np.ones((3, 4), np.uint8)
+    components = np.ones((3, 4), np.int32)
+    with pytest.raises(ValueError, match="components"):
+        _core.watershed_components(image, markers, mask, 2, False, components[:2], 1)
+    with pytest.raises(ValueError, match="n_components"):
+        _core.watershed_components(image, markers, mask, 2, False, components, -1)
+    with pytest.raises(ValueError, match="connectivity"):
+        _core.watershed_components(image, markers, mask, 0, False, components, 1)
