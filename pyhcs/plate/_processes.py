@@ -2,9 +2,9 @@
 
 One process per share of the cores, each reading and computing whole fields with
 ``cores // N`` kernel threads: CellProfiler's own batch mode (one image set per process), with
-pyhcs's threaded kernels inside each process. Parts of a field's pipeline are serial (the seeded
-watershed, the first phase of propagate, Python between kernels), so on a machine with many
-cores several processes keep them busier than one process's threads can.
+pyhcs's threaded kernels inside each process. Parts of a field's pipeline are serial (the first
+phase of propagate, Python between kernels), so on a machine with many cores several processes
+keep them busier than one process's threads can.
 
 The parent keeps the writer and the bookkeeping; a worker receives ``(well, site,
 image_number)``, reads the field itself (only results cross the pipe) and sends back the

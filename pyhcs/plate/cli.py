@@ -30,6 +30,16 @@ def _parse_channels(text: str | None) -> dict[str, str] | None:
     return mapping
 
 
+def _processes(text: str):
+    """``--processes``: a positive integer or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _synthetic_plate_arguments(parser, *, wells: int, fields: int, size: int) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--wells", type=int, default=wells, metavar="N",
@@ -59,10 +69,10 @@ def register(subparsers) -> None:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument("--workers", type=int, default=None, metavar="N",
                      help="reader threads (default min(4, cores))")
-    run.add_argument("--processes", type=int, default=None, metavar="N",
+    run.add_argument("--processes", type=_processes, default="auto", metavar="N|auto",
                      help="CPU: compute N fields at once in N worker processes, each with "
-                          "cores/N kernel threads (default 1: one field at a time on every "
-                          "core)")
+                          "cores/N kernel threads; 1: one field at a time on every core; "
+                          "auto (default): one worker per core, as memory allows")
     run.add_argument("--wells", default=None, metavar="A01,B02", help="only these wells")
     run.add_argument("--channels", default=None, metavar="DNA=ch1,Actin=ch2",
                      help="name the plate's channels by the roles the pipeline uses")
@@ -96,8 +106,9 @@ def register(subparsers) -> None:
                     "print fields/s and the time per stage.")
     _synthetic_plate_arguments(bench, wells=4, fields=2, size=1024)
     bench.add_argument("--workers", type=int, default=None, metavar="N", help="reader threads")
-    bench.add_argument("--processes", type=int, default=None, metavar="N",
-                       help="CPU worker processes (as pyhcs run --processes)")
+    bench.add_argument("--processes", type=_processes, default="auto", metavar="N|auto",
+                       help="CPU worker processes (as pyhcs run --processes; their start-up "
+                            "is timed)")
     bench.set_defaults(func=_bench)
 
     config = subparsers.add_parser(
@@ -201,7 +212,7 @@ def _bench(args: argparse.Namespace) -> int:
         warm, timed = plate.wells[0], plate.wells[1:]
         try:
             run(plate, out=root / "warm", wells=[warm], device=args.device, progress=False,
-                workers=args.workers)
+                workers=args.workers, processes=1)
             summary = run(plate, out=root / "timed", wells=timed, device=args.device,
                           progress=False, workers=args.workers, processes=args.processes)
         except (ValueError, RuntimeError) as exc:

@@ -43,7 +43,7 @@ def zarr_plate(tmp_path_factory):
 def zarr_run(zarr_plate, tmp_path_factory):
     plate = open_plate(zarr_plate.source, platemap=zarr_plate.platemap)
     out = tmp_path_factory.mktemp("out") / "run"
-    summary = run(plate, out=out, progress=False, workers=2)
+    summary = run(plate, out=out, progress=False, workers=2, processes=1)  # in this process
     return plate, out, summary
 
 
@@ -261,7 +261,7 @@ def test_bad_arguments(zarr_plate, tmp_path):
         run(plate, out=tmp_path, gpu_memory=-5)
     with pytest.raises(ValueError, match="device"):
         run(plate, out=tmp_path, device="tpu")
-    for processes in (0, True, 2.0):
+    for processes in (0, True, 2.0, "many"):
         with pytest.raises(ValueError, match="processes"):
             run(plate, out=tmp_path, processes=processes)
 
@@ -274,8 +274,32 @@ def test_processes_need_the_cpu():
     with pytest.raises(ValueError, match="processes=2 needs device='cpu'"):
         _check_processes(2, simulated_gpu)
     assert _check_processes(1, simulated_gpu) == 1
-    assert _check_processes(None, Namespace(np, "cpu")) == 1
+    assert _check_processes(None, Namespace(np, "cpu")) == "auto"
     assert _check_processes(3, Namespace(np, "cpu")) == 3
+
+
+def test_auto_processes_one_worker_per_core_within_fields_and_memory(zarr_plate, monkeypatch):
+    from pyhcs._backend import Namespace
+    from pyhcs.plate import _engine
+
+    plate = open_plate(zarr_plate.source)
+    cpu = Namespace(np, "cpu")
+    available = _engine._available_memory()  # this machine's (Linux: MemAvailable)
+    assert available is None or available > 0
+    monkeypatch.setattr(_engine, "available_cores", lambda: 8)
+    monkeypatch.setattr(_engine, "_available_memory", lambda: 64 << 30)
+    assert _engine._auto_processes(plate, 100, cpu) == 8
+    assert _engine._auto_processes(plate, 3, cpu) == 3          # no more workers than fields
+    assert _engine._auto_processes(plate, 1, cpu) == 1          # one field: computed here
+    assert _engine._auto_processes(plate, 100, Namespace(np, "cuda", simulated=True)) == 1
+    per_worker = _engine._WORKER_BASE_BYTES + _engine._WORKER_BYTES_PER_PIXEL * int(
+        np.prod(plate.field_shape))
+    monkeypatch.setattr(_engine, "_available_memory", lambda: int(2.6 * per_worker))
+    assert _engine._auto_processes(plate, 100, cpu) == 2          # 80% of the memory: 2 workers
+    monkeypatch.setattr(_engine, "_available_memory", lambda: 1 << 20)
+    assert _engine._auto_processes(plate, 100, cpu) == 1
+    monkeypatch.setattr(_engine, "_available_memory", lambda: None)  # unknown: the cores
+    assert _engine._auto_processes(plate, 100, cpu) == 8
 
 
 def _same_outputs(out, reference_out):
@@ -301,6 +325,7 @@ def test_worker_processes_give_the_one_process_outputs(zarr_run, tmp_path):
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["runs"][-1]["processes"] == 2
     assert manifest["runs"][-1]["threads_per_process"] >= 1
+    assert json.loads((reference_out / "run.json").read_text())["runs"][-1]["processes"] == 1
     # the workers' label images are those of process_field on the same field
     for well in plate.wells:
         for site in plate.sites(well):
