@@ -832,16 +832,39 @@ _WORKER_BASE_BYTES = 400 << 20
 _WORKER_BYTES_PER_PIXEL = 40
 
 
-def _available_memory() -> int | None:
-    """Bytes of host memory available (Linux ``MemAvailable``), or None where unknown."""
+def _read_number(path: Path) -> int | None:
     try:
-        with open("/proc/meminfo") as handle:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # "max" (cgroup v2): no limit
+
+
+def _available_memory(meminfo: str = "/proc/meminfo",
+                      cgroup: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes of host memory this process may still use, or None where unknown.
+
+    The smaller of Linux's ``MemAvailable`` and the headroom under the process's cgroup
+    memory limit (v2 ``memory.max`` - ``memory.current``, or v1 ``memory.limit_in_bytes`` -
+    ``memory.usage_in_bytes``): a container sees the host's meminfo, not its own limit.
+    """
+    found = []
+    try:
+        with open(meminfo) as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    root = Path(cgroup)
+    for limit_name, usage_name in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes",
+                                    "memory/memory.usage_in_bytes")):
+        limit = _read_number(root / limit_name)
+        usage = _read_number(root / usage_name)
+        if limit is not None and usage is not None and limit < (1 << 60):  # v1: "unlimited"
+            found.append(max(0, limit - usage))
+    return min(found) if found else None
 
 
 def _auto_processes(plate: Plate, n_fields: int, ns: Namespace) -> int:

@@ -302,6 +302,29 @@ def test_auto_processes_one_worker_per_core_within_fields_and_memory(zarr_plate,
     assert _engine._auto_processes(plate, 100, cpu) == 8
 
 
+def test_available_memory_heeds_the_cgroup_limit(tmp_path):
+    from pyhcs.plate._engine import _available_memory
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       32000000 kB\nMemAvailable:   16000000 kB\n")
+    cgroup = tmp_path / "cgroup"
+    assert _available_memory(str(meminfo), str(cgroup)) == 16000000 * 1024
+    cgroup.mkdir()
+    (cgroup / "memory.max").write_text("max\n")          # v2, no limit
+    (cgroup / "memory.current").write_text("1000\n")
+    assert _available_memory(str(meminfo), str(cgroup)) == 16000000 * 1024
+    (cgroup / "memory.max").write_text(f"{4 << 30}\n")   # v2, a 4 GiB container
+    assert _available_memory(str(meminfo), str(cgroup)) == (4 << 30) - 1000
+    (cgroup / "memory.max").unlink()
+    (cgroup / "memory").mkdir()
+    (cgroup / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (cgroup / "memory" / "memory.usage_in_bytes").write_text("5\n")  # v1 unlimited
+    assert _available_memory(str(meminfo), str(cgroup)) == 16000000 * 1024
+    (cgroup / "memory" / "memory.limit_in_bytes").write_text(f"{2 << 30}\n")
+    assert _available_memory(str(meminfo), str(cgroup)) == (2 << 30) - 5
+    assert _available_memory(str(tmp_path / "none"), str(tmp_path / "none")) is None
+
+
 def _same_outputs(out, reference_out):
     """Objects, image (timings aside), profiles and errors of two runs are equal."""
     pd = _pd()
