@@ -894,6 +894,24 @@ def _check_processes(processes: int | str | None, ns: Namespace) -> int | str:
     return processes
 
 
+def _check_sendable(plate: Plate, pipeline: Pipeline, processes: int, automatic: bool,
+                    log: Callable[[str], None]) -> int:
+    """``processes``, or 1 when the plate cannot be pickled to workers and ``"auto"`` chose."""
+    import pickle
+
+    try:
+        pickle.dumps((plate, pipeline))
+    except Exception as exc:
+        if not automatic:
+            raise ValueError(f"processes={processes}: the plate cannot be sent to worker "
+                             f"processes ({type(exc).__name__}: {exc}); use processes=1") \
+                from exc
+        log(f"the plate cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
+            "computing in this process")
+        return 1
+    return processes
+
+
 def _check_workers(workers: int | None) -> int:
     if workers is None:
         workers = min(4, os.cpu_count() or 1)
@@ -1068,8 +1086,12 @@ def run(
     numbers = {key: i + 1 for i, key in enumerate(plate.fields)}
     items = [_Field(w, s, numbers[(w, s)]) for w in todo for s in plate.sites(w)]
     expected = {w: len(plate.sites(w)) for w in todo}
-    if processes == "auto":
+    automatic = processes == "auto"
+    if automatic:
         processes = _auto_processes(plate, len(items), ns)
+    if processes > 1:
+        processes = _check_sendable(plate, pipeline, processes, automatic,
+                                    _logger(quiet or progress))
 
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     manifest = {

@@ -302,6 +302,21 @@ def test_auto_processes_one_worker_per_core_within_fields_and_memory(zarr_plate,
     assert _engine._auto_processes(plate, 100, cpu) == 8
 
 
+def test_a_plate_that_cannot_be_pickled_runs_here(zarr_plate, zarr_run, tmp_path, capsys):
+    import threading
+
+    _, reference_out, _ = zarr_run
+    plate = open_plate(zarr_plate.source, platemap=zarr_plate.platemap)
+    plate.handle = threading.Lock()  # a user's plate holding something unpicklable
+    with pytest.raises(ValueError, match="processes=2: the plate cannot be sent"):
+        run(plate, out=tmp_path / "two", progress=False, processes=2)
+    summary = run(plate, out=tmp_path / "auto", progress=False, quiet=True)
+    assert summary.errors == 0
+    assert "computing in this process" in capsys.readouterr().err
+    assert json.loads((tmp_path / "auto" / "run.json").read_text())["runs"][-1]["processes"] == 1
+    _same_outputs(tmp_path / "auto", reference_out)
+
+
 def test_available_memory_heeds_the_cgroup_limit(tmp_path):
     from pyhcs.plate._engine import _available_memory
 
