@@ -437,11 +437,12 @@ void propagate_seeds(const double* image, const std::int32_t* labels, const std:
         handed_over = run(heap, padded.data(), pixels, grid, weight, stats, &seeds_left);
     }
     if (!handed_over || heap.empty()) return;
-    if (!component) {
-        component = std::make_unique<PageArray<std::int32_t>>(static_cast<std::size_t>(grid.size()));
-        label_components(labels, mask, grid, component->data(), sizes);
-    }
     if (heap.is_heap()) {
+        if (!component) {
+            component =
+                std::make_unique<PageArray<std::int32_t>>(static_cast<std::size_t>(grid.size()));
+            label_components(labels, mask, grid, component->data(), sizes);
+        }
         run_phase2(heap.release(), padded.data(), pixels, grid, weight, n_threads,
                    component->data(), sizes, stats);
     } else {

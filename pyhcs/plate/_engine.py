@@ -990,8 +990,9 @@ def run(
     gpu_memory : int, optional
         GPU memory budget in bytes (cupy's pool limit).
     processes : int or "auto"
-        CPU only: compute fields in this many worker processes at once, each with
-        ``cores // processes`` kernel threads and reading its own fields (``workers`` then
+        CPU only: compute fields in this many worker processes at once (at most one per
+        field to compute), each with ``cores // processes`` kernel threads and reading its
+        own fields (``workers`` then
         sizes only the illumination pass's readers). 1: one field at a time, in this process,
         on every core. ``"auto"`` (the default): on the CPU one single-threaded worker per
         core, at most one per field to compute and as many as the available memory holds
@@ -1089,9 +1090,9 @@ def run(
     automatic = processes == "auto"
     if automatic:
         processes = _auto_processes(plate, len(items), ns)
+    processes = max(1, min(processes, len(items)))  # no idle workers, no threads left unused
     if processes > 1:
-        processes = _check_sendable(plate, pipeline, processes, automatic,
-                                    _logger(quiet or progress))
+        processes = _check_sendable(plate, pipeline, processes, automatic, log)
 
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     manifest = {
@@ -1199,7 +1200,7 @@ def _run_processes(items: list[_Field], plate: Plate, pipeline: Pipeline,
         return
     from ._processes import WorkerPool
 
-    pool = WorkerPool(plate, pipeline, functions, min(processes, len(items)), threads,
+    pool = WorkerPool(plate, pipeline, functions, processes, threads,
                       pipeline.output.save_labels)
     try:
         for done in pool.map(items):
