@@ -34,11 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+#: Nucleus radii of the training fields (pixels); saved as the model's
+#: ``nucleus_diameter_range``, which ``identify_primary(method="fcn", diameter=...)`` rescales
+#: images into.
+TRAINING_RADII = (5.0, 14.0)
+
+
 def random_params(rng: np.random.Generator, shape: tuple[int, int]):
     """Phenotype, imaging and nucleus count for one field, drawn from wide ranges."""
     from pyhcs.datasets import ImagingParams, PhenotypeParams
 
-    radius = float(rng.uniform(5.0, 14.0))
+    radius = float(rng.uniform(*TRAINING_RADII))
     phenotype = PhenotypeParams(
         nucleus_radius=radius,
         nucleus_radius_cv=float(rng.uniform(0.05, 0.3)),
@@ -184,7 +190,8 @@ def main(argv=None) -> int:
          trained_by="benchmarks/train_default_nuclei.py",
          training=json.dumps({k: v for k, v in vars(args).items() if k not in ("out",
                                                                                "checkpoint")}),
-         held_out_f1=float(report["f1"]), interior_threshold=float(threshold))
+         held_out_f1=float(report["f1"]), interior_threshold=float(threshold),
+         nucleus_diameter_range=[2 * TRAINING_RADII[0], 2 * TRAINING_RADII[1]])
     print(f"saved {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KiB)")
     return 0
 

@@ -755,6 +755,65 @@ def _illumination_pass(plate: Plate, pipeline: Pipeline, device_impl, workers: i
     return _IlluminationPass(functions, used, failed)
 
 
+def _plate_nucleus_size(plate: Plate, pipeline: Pipeline, illumination: dict[str, Any],
+                        device_impl, workers: int, log: Callable[[str], None],
+                        previous: dict | None) -> tuple[Pipeline, dict[str, Any]]:
+    """``nuclei.size = "plate"``: the typical nucleus diameter of the plate, the median of
+    :func:`pyhcs.segmentation.estimate_diameter` over ``nuclei.size_sample`` fields evenly
+    spaced in plate order (loaded and illumination-corrected as the pipeline does), and the
+    pipeline every field then runs (``size = "diameter"`` with that diameter). A resumed run
+    reuses the diameter of its run.json. A plate where no sampled field gives an estimate
+    runs with ``nuclei.size_range`` (logged)."""
+    nuclei = pipeline.nuclei
+    if nuclei.size != "plate":
+        return pipeline, {}
+    from ..segmentation import estimate_diameter, size_range_for_diameter
+    from ._process import _Clock, _intensities
+
+    if previous and isinstance(previous.get("diameter"), (int, float)):
+        entry = previous
+    else:
+        items = [_Field(w, s, 0) for w, s in _illumination_fields(plate, nuclei.size_sample)]
+        position = plate.channels.index(nuclei.channel)
+        functions = {k: v for k, v in illumination.items() if k == nuclei.channel}
+        estimates: list[dict[str, Any]] = []
+        reader = _Reader(plate, device_impl, workers, depth=workers + 2)
+        try:
+            for item in reader.fields(items):
+                if item.error is None:
+                    device_impl.upload(item)
+                    device_impl.wait(item)
+                    try:
+                        raw = {nuclei.channel: item.device_image[position]}
+                        image = _intensities(raw, pipeline, functions,
+                                             _Clock(device_impl.ns))[nuclei.channel]
+                        estimates.append({"well": item.well, "site": _json_site(item.site),
+                                          "diameter": estimate_diameter(image)})
+                    except Exception as exc:
+                        item.error = exc
+                    item.device_image = None
+                reader.release(item)
+                if item.error is not None:
+                    log(f"nuclei size: {item.well} site {item.site} left out: {item.error}")
+        finally:
+            reader.close()
+        found = [e["diameter"] for e in estimates if np.isfinite(e["diameter"])]
+        entry = {"fields": len(found), "estimates": [
+            {**e, "diameter": e["diameter"] if np.isfinite(e["diameter"]) else None}
+            for e in estimates]}
+        if found:
+            entry["diameter"] = float(np.median(found))
+            entry["size_range"] = list(size_range_for_diameter(entry["diameter"]))
+            log(f"nuclei size: diameter {entry['diameter']:.1f} px over {len(found)} fields, "
+                f"size range {entry['size_range']}")
+        else:
+            log(f"nuclei size: no estimate from the {len(items)} fields sampled; every field "
+                f"runs with nuclei.size_range {list(nuclei.size_range)}")
+    if "diameter" not in entry:
+        return pipeline.replace(nuclei={"size": "size_range"}), entry
+    return pipeline.replace(nuclei={"size": "diameter", "diameter": entry["diameter"]}), entry
+
+
 def _json_site(site: Any) -> Any:
     return int(site) if isinstance(site, (int, np.integer)) else str(site)
 
@@ -1080,7 +1139,15 @@ def run(
         raise
     # uploaded once; every field is corrected on the device
     illumination = {name: ns.asarray(function) for name, function in functions.items()}
-    schemas = _Schemas(plate, pipeline, ns)
+    try:
+        # the pipeline the fields run: `pipeline` with a plate's estimates resolved
+        field_pipeline, nuclei_size_entry = _plate_nucleus_size(
+            plate, pipeline, illumination, device_impl, workers, log,
+            None if manifest is None else manifest.get("nuclei_size"))
+    except BaseException:
+        device_impl.close()
+        raise
+    schemas = _Schemas(plate, field_pipeline, ns)
 
     skipped = [w for w in selected if outputs.done(w)]
     todo = [w for w in selected if not outputs.done(w)]
@@ -1092,7 +1159,7 @@ def run(
         processes = _auto_processes(plate, len(items), ns)
     processes = max(1, min(processes, len(items)))  # no idle workers, no threads left unused
     if processes > 1:
-        processes = _check_sendable(plate, pipeline, processes, automatic, log)
+        processes = _check_sendable(plate, field_pipeline, processes, automatic, log)
 
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     manifest = {
@@ -1106,6 +1173,7 @@ def run(
         "device": _device_description(ns),
         "command": sys.argv,
         "illumination": illumination_entry,
+        "nuclei_size": nuclei_size_entry,
         "runs": [] if manifest is None else manifest.get("runs", []),
     }
     _write_manifest(outputs.manifest, manifest)
@@ -1127,11 +1195,11 @@ def run(
     threads = max(1, available_cores() // processes)
     try:
         if processes > 1:
-            _run_processes(items, plate, pipeline, functions, processes, threads, writer,
-                           totals, counters, bar, log)
+            _run_processes(items, plate, field_pipeline, functions, processes, threads,
+                           writer, totals, counters, bar, log)
         else:
-            _run_here(items, plate, pipeline, device_impl, workers, illumination, writer,
-                      totals, counters, bar, log)
+            _run_here(items, plate, field_pipeline, device_impl, workers, illumination,
+                      writer, totals, counters, bar, log)
         writer.put(None)
         writer.join()
         if writer.failure is not None:

@@ -114,6 +114,17 @@ class NucleiSettings:
                            "pixel-classifier model)", ("threshold", "fcn"))
     size_range: tuple[int, int] = _setting((10, 40), "typical nucleus diameter in pixels, "
                                            "[min, max]")
+    size: str = _setting(
+        "size_range", "how objects are sized: 'size_range' by size_range; 'diameter' by "
+        "[0.65 d, 2.5 d] for d = diameter; 'plate' likewise for d estimated once per plate "
+        "(the median of pyhcs.segmentation.estimate_diameter over size_sample fields evenly "
+        "spaced over the plate; a single field is its own sample); 'auto' for d estimated on "
+        "every field. The fcn method also zooms images whose d lies outside its model's "
+        "training range", ("size_range", "diameter", "plate", "auto"))
+    diameter: float = _setting(20.0, "typical nucleus diameter in pixels, for size = "
+                               "'diameter'")
+    size_sample: int = _setting(8, "fields whose estimated diameters give the plate's, for "
+                                "size = 'plate'")
     exclude_size: bool = _setting(True, "discard objects outside the diameter range")
     exclude_border: bool = _setting(False, "discard objects touching the image border")
     threshold_method: str = _setting("minimum_cross_entropy", "global threshold method",
@@ -134,7 +145,16 @@ class NucleiSettings:
 
     def arguments(self) -> dict[str, Any]:
         """Keyword arguments of :func:`pyhcs.segmentation.identify_primary`."""
-        return _segmentation_arguments(self)
+        out = _segmentation_arguments(self)
+        size = out.pop("size")
+        out.pop("size_sample")
+        if size == "size_range":
+            del out["diameter"]
+        else:
+            out["size_range"] = None
+            if size != "diameter":  # 'plate' outside the plate engine: the field is the sample
+                out["diameter"] = "auto"
+        return out
 
 
 @dataclass(frozen=True)
@@ -427,6 +447,11 @@ def _validate(pipeline: Pipeline) -> None:
     _check(isinstance(low, int) and isinstance(high, int) and 1 <= low <= high,
            "nuclei.size_range", f"must be [min, max] integers with 1 <= min <= max, got "
            f"{list(pipeline.nuclei.size_range)}")
+    diameter = pipeline.nuclei.diameter
+    _check(isinstance(diameter, (int, float)) and not isinstance(diameter, bool)
+           and 0 < diameter < 1e5, "nuclei.diameter",
+           f"must be a positive number of pixels, got {diameter!r}")
+    _check(pipeline.nuclei.size_sample >= 1, "nuclei.size_sample", "must be >= 1")
     for section in ("nuclei", "cells"):
         bounds = getattr(pipeline, section).threshold_bounds
         _check(len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)

@@ -4,6 +4,14 @@ numpy in -> CPU, numpy out; cupy in -> GPU, cupy out.
 """
 
 from .identify import identify_primary, identify_secondary, identify_tertiary
+from ._scale import estimate_diameter, size_range_for_diameter
 from .propagate import propagate
 
-__all__ = ["identify_primary", "identify_secondary", "identify_tertiary", "propagate"]
+__all__ = [
+    "estimate_diameter",
+    "identify_primary",
+    "identify_secondary",
+    "identify_tertiary",
+    "propagate",
+    "size_range_for_diameter",
+]

@@ -37,6 +37,7 @@ from .._validate import (
 from ._fill_holes import fill_labeled_holes, relabel_consecutive
 from ._label import label_components
 from ._maxima import local_maxima
+from ._scale import estimate_diameter, size_range_for_diameter
 from ._threshold import as_unit_float, check_threshold_settings, threshold_image
 
 _numba_cache.register()
@@ -84,6 +85,7 @@ def _image(image: Any, ns: Namespace, shape=None, shape_of: str = "labels") -> A
 
 
 WATERSHED_RULES = ("cellprofiler", "skimage")
+DEFAULT_SIZE_RANGE = (10, 40)  # CellProfiler's typical diameter, (min, max) pixels
 
 
 def _watershed_cpu(ns: Namespace, surface: Any, markers: Any, mask: Any, rule: str) -> Any:
@@ -223,13 +225,60 @@ def _maxima(image: Any, labels: Any, footprint: np.ndarray, factor: float, ns: N
     return maxima
 
 
-def _classify_pixels(image: Any, mask: Any, model: Any, ns: Namespace) -> Any:
-    """Nucleus labels from the dense pixel classifier (``method="fcn"``), on ``ns``'s device."""
+#: Nucleus diameters (pixels) of the shipped model's training fields (radius 5-14 in
+#: ``benchmarks/train_default_nuclei.py``), for models whose metadata has no
+#: ``nucleus_diameter_range``.
+DEFAULT_MODEL_DIAMETERS = (10.0, 28.0)
+
+
+def _model_scale(model: Any, is_default: bool, diameter: float | None) -> float:
+    """The zoom that brings nuclei of ``diameter`` pixels into the model's training range
+    (1 when they are in it, when the diameter is unknown, or when a model other than the
+    default one does not record its range)."""
+    if diameter is None or not np.isfinite(diameter):
+        return 1.0
+    known = (getattr(model, "metadata", None) or {}).get("nucleus_diameter_range")
+    if known is None and not is_default:
+        return 1.0
+    low, high = (float(v) for v in (known or DEFAULT_MODEL_DIAMETERS))
+    scale = min(max(diameter, low), high) / diameter
+    return 1.0 if abs(scale - 1.0) < 0.05 else scale
+
+
+def _nearest_resize(labels: Any, shape: tuple[int, int], ns: Namespace) -> Any:
+    """``labels`` resampled to ``shape`` by taking, for every output pixel, the input pixel
+    whose area holds its centre."""
+    xp = ns.xp
+    rows = np.minimum(((np.arange(shape[0]) + 0.5) * labels.shape[0] / shape[0]).astype(int),
+                      labels.shape[0] - 1)
+    cols = np.minimum(((np.arange(shape[1]) + 0.5) * labels.shape[1] / shape[1]).astype(int),
+                      labels.shape[1] - 1)
+    return labels[xp.asarray(rows)[:, None], xp.asarray(cols)[None, :]]
+
+
+def _classify_pixels(image: Any, mask: Any, model: Any, ns: Namespace,
+                     diameter: float | None = None) -> Any:
+    """Nucleus labels from the dense pixel classifier (``method="fcn"``), on ``ns``'s device.
+
+    With a ``diameter`` outside the model's training range the image is first zoomed
+    (bilinear, pixel-area aligned) so that its nuclei fall into it, and the labels are mapped
+    back to the image's grid by nearest neighbour.
+    """
     from ..pixel import load_default, predict, probabilities_to_labels
 
-    model = load_default() if model is None else model
-    probabilities = predict(model, image, device=ns.device)
-    labeled = ns.asarray(probabilities_to_labels(probabilities))
+    is_default = model is None
+    model = load_default() if is_default else model
+    scale = _model_scale(model, is_default, diameter)
+    if scale == 1.0:
+        probabilities = predict(model, image, device=ns.device)
+        labeled = ns.asarray(probabilities_to_labels(probabilities))
+    else:
+        shape = tuple(max(1, round(n * scale)) for n in image.shape)
+        zoom = (shape[0] / image.shape[0], shape[1] / image.shape[1])
+        resized = ns.ndimage.zoom(image, zoom, order=1, mode="nearest", grid_mode=True)
+        probabilities = predict(model, resized, device=ns.device)
+        labeled = _nearest_resize(ns.asarray(probabilities_to_labels(probabilities)),
+                                  image.shape, ns)
     return ns.xp.where(mask, labeled, 0).astype(ns.xp.int32)
 
 
@@ -303,7 +352,8 @@ def identify_primary(
     method: str = "threshold",
     *,
     mask: Any = None,
-    size_range: tuple[int, int] = (10, 40),
+    size_range: tuple[int, int] | None = None,
+    diameter: float | str | None = None,
     exclude_size: bool = True,
     exclude_border: bool = True,
     threshold_method: str = "minimum_cross_entropy",
@@ -356,12 +406,24 @@ def identify_primary(
         classifier ``model`` (:func:`pyhcs.pixel.predict`, on the image's device) and
         :func:`pyhcs.pixel.probabilities_to_labels` (interior seeds, then a watershed of the
         boundary probability, on the CPU); steps 5-6 follow, and the threshold and declumping
-        settings are not used.
+        settings are not used. With ``diameter`` (a number or ``"auto"``) outside the model's
+        training range (its ``metadata["nucleus_diameter_range"]``; 10-28 pixels for the
+        default model) the image is zoomed into that range for the classifier and the labels
+        are mapped back.
     mask : ndarray of bool, shape (H, W), optional
         CellProfiler's image mask: pixels outside it are ignored by the threshold, the
         smoothing and the objects.
-    size_range : (int, int), default (10, 40)
-        Typical diameter of objects in pixels, (min, max).
+    size_range : (int, int), optional
+        Typical diameter of objects in pixels, (min, max). When given it wins over
+        ``diameter``; when neither is given, CellProfiler's default (10, 40).
+    diameter : float or "auto", optional
+        The typical object diameter :math:`d` in pixels, used when ``size_range`` is not
+        given: the size range is :math:`(\lfloor 0.65 d \rceil, \lfloor 2.5 d \rceil)`
+        (:func:`pyhcs.segmentation.size_range_for_diameter`), which also sets the declumping
+        filter and the maxima suppression.
+        ``"auto"`` estimates :math:`d` from the image (and mask) with
+        :func:`pyhcs.segmentation.estimate_diameter`, falling back to (10, 40) when the image
+        has no foreground; it costs about one thresholding and one distance transform more.
     exclude_size : bool, default True
         Discard objects outside the diameter range.
     exclude_border : bool, default True
@@ -438,9 +500,19 @@ def identify_primary(
     """
     ns = namespace_for(image, mask, names=("image", "mask"))
     _choice(method, "method", PRIMARY_METHODS)
-    min_size, max_size = check_int_pair(size_range, "size_range", minimum=1)
-    if min_size > max_size:
-        raise ValueError(f"size_range must be (min, max) with min <= max, got {size_range!r}")
+    if size_range is not None:
+        min_size, max_size = check_int_pair(size_range, "size_range", minimum=1)
+        if min_size > max_size:
+            raise ValueError(
+                f"size_range must be (min, max) with min <= max, got {size_range!r}")
+    elif diameter is None:
+        min_size, max_size = DEFAULT_SIZE_RANGE
+    elif isinstance(diameter, str):
+        if diameter != "auto":
+            raise ValueError(f"diameter must be a number of pixels or 'auto', got {diameter!r}")
+        min_size = max_size = None  # estimated once the image is checked
+    else:
+        min_size, max_size = size_range_for_diameter(diameter)
     exclude_size = _flag(exclude_size, "exclude_size")
     exclude_border = _flag(exclude_border, "exclude_border")
     settings = check_threshold_settings(
@@ -450,11 +522,9 @@ def identify_primary(
     declump = _choice(declump, "declump", DECLUMP_METHODS)
     watershed_method = _choice(watershed_method, "watershed_method", WATERSHED_METHODS)
     automatic_smoothing = _flag(automatic_smoothing, "automatic_smoothing")
-    if automatic_smoothing:
-        filter_size = 2.35 * min_size / 3.5
-    elif smoothing_filter_size is None:
-        raise ValueError("automatic_smoothing=False needs smoothing_filter_size")
-    else:
+    if not automatic_smoothing:
+        if smoothing_filter_size is None:
+            raise ValueError("automatic_smoothing=False needs smoothing_filter_size")
         filter_size = check_nonnegative(smoothing_filter_size, "smoothing_filter_size")
     automatic_suppression = _flag(automatic_suppression, "automatic_suppression")
     maxima_suppression_size = check_nonnegative(maxima_suppression_size, "maxima_suppression_size")
@@ -467,15 +537,25 @@ def identify_primary(
     check_ndim(image, "image", 2)
     mask_given = mask is not None
     mask = check_mask(mask, ns, image.shape)
+    typical = None  # the diameter given or estimated, which the fcn path rescales by
+    if min_size is None:
+        typical = estimate_diameter(image, mask=mask)
+        min_size, max_size = (
+            size_range_for_diameter(typical) if np.isfinite(typical) else DEFAULT_SIZE_RANGE
+        )
+    elif size_range is None and diameter is not None:
+        typical = float(diameter)
     threshold = float("nan")
     if method == "fcn":
-        labeled = _classify_pixels(image, mask, model, ns)
+        labeled = _classify_pixels(image, mask, model, ns, typical)
     else:
         method_, scale, factor, bounds, manual = settings
         binary, threshold = threshold_image(
             image, mask, ns, method=method_, smoothing_scale=scale, correction_factor=factor,
             bounds=bounds, manual_threshold=manual,
         )
+        if automatic_smoothing:
+            filter_size = 2.35 * min_size / 3.5
         if fill_holes == "thresholding":
             binary = fill_labeled_holes(binary, ns, max_hole_area=max_size * max_size)
         labeled, _ = label_components(binary, ns, connectivity=2)

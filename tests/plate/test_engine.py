@@ -604,3 +604,48 @@ def test_illumination_pass_leaves_out_bad_fields(tmp_path):
     missing = Pipeline().replace(illumination={"channels": ("Mito",)})
     with pytest.raises(PlateError, match="illumination.channels names channel 'Mito'"):
         run(plate, missing, out=tmp_path / "other", progress=False)
+
+
+def test_plate_nucleus_size_estimated_once_recorded_and_reused(zarr_plate, tmp_path,
+                                                              monkeypatch):
+    from pyhcs.plate import to_intensity
+    from pyhcs.segmentation import estimate_diameter
+
+    plate = open_plate(zarr_plate.source)
+    pipeline = Pipeline().replace(nuclei={"size": "plate", "size_sample": 3})
+    out = tmp_path / "out"
+    summary = run(plate, pipeline, out=out, progress=False, wells="A01", processes=1)
+    assert summary.errors == 0
+    entry = json.loads((out / "run.json").read_text())["nuclei_size"]
+    # three fields evenly spaced over the whole plate, whatever `wells` says
+    every = list(plate.fields)
+    chosen = [every[i] for i in np.unique(np.round(np.linspace(0, len(every) - 1, 3)).astype(int))]
+    position = plate.channels.index("DNA")
+    expected = [estimate_diameter(to_intensity(plate.read(w, s)[position])) for w, s in chosen]
+    assert [e["diameter"] for e in entry["estimates"]] == pytest.approx(expected)
+    assert entry["fields"] == 3 and entry["diameter"] == pytest.approx(np.median(expected))
+    # every field ran with that diameter: its rows are process_field's with size = diameter
+    fixed = pipeline.replace(nuclei={"size": "diameter", "diameter": entry["diameter"]})
+    site = plate.sites("A01")[0]
+    direct = process_field(plate.read("A01", site), fixed, channels=plate.channels)
+    objects = _objects(out)
+    rows = objects[objects["Metadata_Site"] == site]
+    np.testing.assert_array_equal(rows["Nuclei_AreaShape_Area"].to_numpy(),
+                                  direct.single_cell()["Nuclei_AreaShape_Area"].to_numpy())
+    # the resumed run reuses the recorded diameter without estimating again
+    monkeypatch.setattr("pyhcs.segmentation.estimate_diameter",
+                        lambda *a, **k: pytest.fail("estimated again"))
+    resumed = run(plate, pipeline, out=out, progress=False, processes=1)
+    assert resumed.errors == 0 and resumed.wells_skipped == ("A01",)
+    assert json.loads((out / "run.json").read_text())["nuclei_size"] == entry
+
+
+def test_plate_nucleus_size_without_any_estimate_uses_the_size_range(tmp_path):
+    plate = synthetic_plate(tmp_path / "plate", n_wells=1, n_fields=2, shape=(64, 64),
+                            n_nuclei=0, seed=1)
+    pipeline = Pipeline().replace(nuclei={"size": "plate"})
+    summary = run(open_plate(plate.source), pipeline, out=tmp_path / "out", progress=False,
+                  processes=1)
+    assert summary.errors == 0
+    entry = json.loads((tmp_path / "out" / "run.json").read_text())["nuclei_size"]
+    assert "diameter" not in entry and entry["fields"] == 0
