@@ -6,24 +6,28 @@ Reproducible: the training fields, their phenotype and imaging parameters, the i
 the sampling and the augmentation all derive from ``--seed`` (default 0); on the same torch
 version, device and thread count the weights are identical.
 
-Data: ``--fields`` synthetic fields (:func:`pyhcs.datasets.synthetic_field`, DNA channel) whose
-phenotype (nucleus size, shape, clustering, chromatin texture, brightness) and imaging (background,
-camera offset, illumination falloff, gain / shot noise, read noise, blur) are drawn per field
-from wide ranges, and their three-class targets (:func:`pyhcs.pixel.nuclei_targets`:
+Data: ``--fields`` domain-randomised fields (:func:`pyhcs.datasets.randomized.random_field`,
+DNA channel, a quarter of them 8-bit) whose phenotype (nucleus size, shape, clustering,
+chromatin texture, brightness, mitotic and apoptotic nuclei, debris) and imaging (background,
+camera offset, illumination falloff, gain / shot noise, read noise, blur, defocus,
+bleed-through) are drawn per field from the *training* ranges of
+:data:`pyhcs.datasets.randomized.FACTORS`, and their three-class targets (:func:`pyhcs.pixel.nuclei_targets`:
 background, interior, 1-pixel boundary). The model (:class:`pyhcs.pixel.PatchNet` defaults:
 width 8, two pools, rf 32) is trained in dense mode on crops with class-balanced loss, flips and
 rotations. Then the seed threshold of :func:`pyhcs.pixel.probabilities_to_labels`
 (``interior_threshold``) is chosen on validation fields (seed + 2000), and the model is evaluated
-on held-out fields drawn with other seeds and from another stream of parameters (seed + 1000):
-F1 at IoU 0.5 of the labels against the ground-truth nuclei. The threshold, the held-out F1 and
-the arguments are stored in the model's metadata.
+on fields drawn with other seeds from the training ranges (seed + 1000), and, through
+``identify_primary(method="fcn", diameter="auto")``, on fields with each factor in its
+*held-out* range (``benchmarks/check_held_out.py``): F1 at IoU 0.5 of the labels against the
+ground-truth nuclei. The threshold, the F1s and the arguments are stored in the model's
+metadata. Nuclei outside the training radii reach the model zoomed into them (its
+``nucleus_diameter_range``), so the training fields need not span every scale.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -32,60 +36,24 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-#: Nucleus radii of the training fields (pixels); saved as the model's
-#: ``nucleus_diameter_range``, which ``identify_primary(method="fcn", diameter=...)`` rescales
-#: images into.
-TRAINING_RADII = (5.0, 14.0)
+def training_radii() -> tuple[float, float]:
+    """Nucleus radii of the training fields (pixels), saved as the model's
+    ``nucleus_diameter_range`` (doubled), into which ``identify_primary(method="fcn",
+    diameter=...)`` zooms images."""
+    from pyhcs.datasets.randomized import FACTORS
+
+    return FACTORS["radius"][0]
 
 
-def random_params(rng: np.random.Generator, shape: tuple[int, int]):
-    """Phenotype, imaging and nucleus count for one field, drawn from wide ranges."""
-    from pyhcs.datasets import ImagingParams, PhenotypeParams
+def make_fields(n: int, shape: tuple[int, int], seed: int, held_out=()):
+    """``n`` domain-randomised fields (training ranges unless ``held_out`` names factors)."""
+    from pyhcs.datasets import derive_seed
+    from pyhcs.datasets.randomized import random_field
 
-    radius = float(rng.uniform(*TRAINING_RADII))
-    phenotype = PhenotypeParams(
-        nucleus_radius=radius,
-        nucleus_radius_cv=float(rng.uniform(0.05, 0.3)),
-        nucleus_eccentricity=float(rng.uniform(0.2, 0.8)),
-        nucleus_eccentricity_sd=float(rng.uniform(0.05, 0.2)),
-        nucleus_overlap=float(rng.uniform(0.0, 0.2)),
-        cluster_fraction=float(rng.uniform(0.0, 0.7)),
-        cluster_size=float(rng.uniform(2.0, 6.0)),
-        texture_scale=float(rng.uniform(0.8, 3.0)),
-        texture_contrast=float(rng.uniform(0.05, 0.7)),
-        dna_intensity=float(math.exp(rng.uniform(math.log(800), math.log(20000)))),
-        dna_intensity_cv=float(rng.uniform(0.1, 0.6)),
-        cell_radius=radius * float(rng.uniform(2.0, 4.0)),
-    )
-    imaging = ImagingParams(
-        background=float(rng.uniform(20.0, 800.0)),
-        offset=float(rng.uniform(0.0, 500.0)),
-        illumination_falloff=float(rng.uniform(0.0, 0.7)),
-        gain=float(math.exp(rng.uniform(math.log(0.3), math.log(4.0)))),
-        read_noise=float(rng.uniform(0.5, 10.0)),
-        psf_sigma=float(rng.uniform(0.3, 2.0)),
-    )
-    coverage = float(rng.uniform(0.03, 0.35))  # fraction of the field covered by nuclei
-    n_nuclei = max(1, int(coverage * shape[0] * shape[1] / (math.pi * radius * radius)))
-    return phenotype, imaging, n_nuclei
-
-
-def make_fields(n: int, shape: tuple[int, int], seed: int):
-    import warnings
-
-    from pyhcs.datasets import derive_seed, synthetic_field
-
-    rng = np.random.default_rng(seed)
-    fields = []
-    for i in range(n):
-        phenotype, imaging, n_nuclei = random_params(rng, shape)
-        with warnings.catch_warnings():  # crowded fields place fewer nuclei: fine
-            warnings.simplefilter("ignore", RuntimeWarning)
-            fields.append(synthetic_field(shape, n_nuclei, derive_seed(seed, i),
-                                          phenotype=phenotype, imaging=imaging))
-    return fields
+    return [random_field(derive_seed(seed, i), shape, held_out) for i in range(n)]
 
 
 def f1_at_iou(truth: np.ndarray, pred: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int]:
@@ -113,9 +81,9 @@ def evaluate(net, fields, interior_threshold: float = 0.8, probs=None) -> dict:
     tp = nt = npred = 0
     per_field = []
     for i, f in enumerate(fields):
-        prob = predict(net, f.channel("DNA"), device="cpu") if probs is None else probs[i]
+        prob = predict(net, f.dna, device="cpu") if probs is None else probs[i]
         labels = probabilities_to_labels(prob, interior_threshold=interior_threshold)
-        a, b, c = f1_at_iou(f.nuclei, labels)
+        a, b, c = f1_at_iou(f.field.nuclei, labels)
         tp, nt, npred = tp + a, nt + b, npred + c
         per_field.append(2 * a / max(b + c, 1))
     return {"f1": 2 * tp / max(nt + npred, 1), "true_positives": tp, "n_true": nt,
@@ -140,6 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--convs-per-stage", type=int, default=2)
     parser.add_argument("--eval-fields", type=int, default=8)
     parser.add_argument("--eval-size", type=int, default=384)
+    parser.add_argument("--held-out-fields", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=str(ROOT / "pyhcs" / "pixel" / "models" /
                                              "nuclei_default.pt"))
@@ -160,8 +129,8 @@ def main(argv=None) -> int:
           f"validation fields in "
           f"{time.perf_counter() - start:.1f} s", flush=True)
 
-    images = [f.channel("DNA") for f in fields]
-    targets = [nuclei_targets(f.nuclei, args.boundary_width) for f in fields]
+    images = [f.dna for f in fields]
+    targets = [nuclei_targets(f.field.nuclei, args.boundary_width) for f in fields]
     start = time.perf_counter()
     net = train(images, targets, mode="dense", iterations=args.iterations,
                 batch_size=args.batch_size, crop=args.crop, lr=args.lr, seed=args.seed,
@@ -177,12 +146,23 @@ def main(argv=None) -> int:
     # the seed threshold of probabilities_to_labels, chosen on the validation fields only
     from pyhcs.pixel import predict
 
-    val_probs = [predict(net, f.channel("DNA"), device="cpu") for f in validation]
+    val_probs = [predict(net, f.dna, device="cpu") for f in validation]
     scores = {t: evaluate(net, validation, t, val_probs)["f1"] for t in (0.5, 0.6, 0.7, 0.8, 0.9)}
     threshold = max(scores, key=scores.get)
     print("validation F1 by interior_threshold: "
           + ", ".join(f"{t}: {v:.4f}" for t, v in scores.items()), flush=True)
     report = evaluate(net, held_out, threshold)
+    net.metadata = {**(getattr(net, "metadata", {}) or {}), "interior_threshold": threshold,
+                    "nucleus_diameter_range": [2 * r for r in training_radii()]}
+    from check_held_out import score
+    from pyhcs.datasets.randomized import FACTORS
+
+    held_out_factors = {}
+    for k, factor in enumerate(FACTORS):
+        f1 = score((factor,), args.held_out_fields, args.eval_size, args.seed + 50_000 + 1000 * k,
+                   model=net, methods={"fcn": {"method": "fcn", "diameter": "auto"}})["fcn"]
+        held_out_factors[factor] = round(f1, 4)
+        print(f"held-out {factor}: F1 {f1:.4f}", flush=True)
     print(f"held-out F1 at IoU 0.5 (interior_threshold {threshold}): {report['f1']:.4f} ({report['true_positives']} TP, "
           f"{report['n_true']} true, {report['n_pred']} predicted); per field "
           + " ".join(f"{v:.3f}" for v in report["per_field_f1"]), flush=True)
@@ -191,7 +171,8 @@ def main(argv=None) -> int:
          training=json.dumps({k: v for k, v in vars(args).items() if k not in ("out",
                                                                                "checkpoint")}),
          held_out_f1=float(report["f1"]), interior_threshold=float(threshold),
-         nucleus_diameter_range=[2 * TRAINING_RADII[0], 2 * TRAINING_RADII[1]])
+         held_out_factor_f1=held_out_factors,
+         nucleus_diameter_range=[2 * r for r in training_radii()])
     print(f"saved {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KiB)")
     return 0
 

@@ -26,10 +26,13 @@ Rendering model
 5. *Actin channel.* Per-cell cytoplasm brightness with smooth texture, dimmer over the nucleus,
    plus ``membrane_contrast`` times that brightness on the one-pixel inner border of every cell
    (two pixels where two cells meet, so contacts are brighter still).
+   Optionally (off by default): mitotic nuclei (condensed, bright, smooth), apoptotic ones
+   (shrunken, dim, fragmented) and debris particles that are not nuclei.
 6. *Acquisition.* Both channels are blurred by a Gaussian point-spread function, a background is
    added, the sum is multiplied by a smooth vignetting-like illumination field, then Poisson shot
    noise (through ``gain``), a camera ``offset`` and Gaussian read noise are applied, and the
-   result is rounded and clipped to uint16.
+   result is rounded and clipped to uint16. Optionally, part of the Actin signal bleeds into
+   the DNA channel and a defocus blur grows across the field.
 
 Randomness comes only from ``numpy.random.default_rng`` seeded by independent children of
 ``numpy.random.SeedSequence(seed)``, one per stage (placement, object attributes, texture, cell
@@ -149,6 +152,18 @@ class PhenotypeParams:
     cell_irregularity : float, default 0.3
         Amplitude (log scale) of the smooth random field that makes cell outlines irregular;
         in [0, 1]. 0 gives cells bounded by circles around the nucleus outline.
+    mitotic_fraction : float, default 0.0
+        Fraction of the nuclei drawn as mitotic: condensed (radius times 0.65), 2.5 times
+        brighter and nearly without texture (a third of ``texture_contrast``); in [0, 1].
+    apoptotic_fraction : float, default 0.0
+        Fraction of the nuclei drawn as apoptotic (of the others): shrunken (radius times
+        0.75), dim (0.35 times the brightness) and fragmented (twice the texture contrast,
+        at most 2); in [0, 1].
+    debris_per_megapixel : float, default 0.0
+        Mean number of debris particles per 10^6 pixels (Poisson): small bright or dim disks
+        (radius log-uniform in 0.5 pixels to ``0.4 * nucleus_radius``, brightness
+        log-uniform in 0.2-3 times ``dna_intensity``) in the DNA channel that are not nuclei
+        (label 0); >= 0.
     """
 
     nucleus_radius: float = 9.0
@@ -170,6 +185,9 @@ class PhenotypeParams:
     cell_radius: float = 30.0
     cell_radius_cv: float = 0.2
     cell_irregularity: float = 0.3
+    mitotic_fraction: float = 0.0
+    apoptotic_fraction: float = 0.0
+    debris_per_megapixel: float = 0.0
 
     # (low, high, low_open, high_open) per field; not annotated, so a class attribute, not a field
     _RANGES = {
@@ -192,6 +210,9 @@ class PhenotypeParams:
         "cell_radius": (0.0, 1000.0, True, False),
         "cell_radius_cv": (0.0, 1.0, False, False),
         "cell_irregularity": (0.0, 1.0, False, False),
+        "mitotic_fraction": (0.0, 1.0, False, False),
+        "apoptotic_fraction": (0.0, 1.0, False, False),
+        "debris_per_megapixel": (0.0, 1e5, False, False),
     }
 
     def __post_init__(self) -> None:
@@ -230,6 +251,11 @@ class ImagingParams:
     psf_sigma : float, default 1.0
         Gaussian sigma (pixels) of the point-spread function applied to both channels; >= 0
         (0: no blur).
+    defocus : float, default 0.0
+        Extra Gaussian blur (sigma, pixels) that grows linearly across the field in a random
+        direction, from none on one side to ``defocus`` on the other (a tilted plate); >= 0.
+    bleed_through : float, default 0.0
+        Fraction of the Actin signal that bleeds into the DNA channel; in [0, 1].
     """
 
     background: float = 150.0
@@ -238,6 +264,8 @@ class ImagingParams:
     gain: float = 1.0
     read_noise: float = 3.0
     psf_sigma: float = 1.0
+    defocus: float = 0.0
+    bleed_through: float = 0.0
 
     def __post_init__(self) -> None:
         ranges = {
@@ -247,6 +275,8 @@ class ImagingParams:
             "gain": (0.0, 1e4, True, False),
             "read_noise": (0.0, 1e4, False, False),
             "psf_sigma": (0.0, 50.0, False, False),
+            "defocus": (0.0, 50.0, False, False),
+            "bleed_through": (0.0, 1.0, False, False),
         }
         for f in dataclasses.fields(self):
             lo, hi, lo_open, hi_open = ranges[f.name]
@@ -629,6 +659,38 @@ def _inner_border(labels: np.ndarray) -> np.ndarray:
     return border
 
 
+def _debris(rng: np.random.Generator, shape: tuple[int, int], p: PhenotypeParams) -> np.ndarray:
+    """Debris in the DNA channel: Poisson(``debris_per_megapixel``) small disks per 10^6
+    pixels, uniformly placed, radius log-uniform in [0.5, max(0.5, 0.4 * nucleus_radius)],
+    brightness log-uniform in [0.2, 3] times ``dna_intensity`` (float32, shape (H, W))."""
+    h, w = shape
+    out = np.zeros(shape, dtype=np.float32)
+    count = int(rng.poisson(p.debris_per_megapixel * h * w / 1e6))
+    top = max(0.5, 0.4 * p.nucleus_radius)
+    radii = np.exp(rng.uniform(np.log(0.5), np.log(top), count))
+    bright = p.dna_intensity * np.exp(rng.uniform(np.log(0.2), np.log(3.0), count))
+    ys, xs = rng.uniform(0, h, count), rng.uniform(0, w, count)
+    for y, x, r, b in zip(ys, xs, radii, bright):
+        r0, r1 = max(0, int(y - r - 1)), min(h, int(y + r + 2))
+        c0, c1 = max(0, int(x - r - 1)), min(w, int(x + r + 2))
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        inside = (yy + 0.5 - y) ** 2 + (xx + 0.5 - x) ** 2 <= max(r, 0.7) ** 2
+        out[r0:r1, c0:c1][inside] += np.float32(b)
+    return out
+
+
+def _defocus(signal: np.ndarray, sigma: float, angle: float) -> np.ndarray:
+    """Blur growing linearly across the field: ``(1 - a) * signal + a * blurred``, ``a`` a
+    ramp from 0 to 1 along the direction ``angle`` (radians from +x towards +y)."""
+    h, w = signal.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    along = np.float32(math.sin(angle)) * yy + np.float32(math.cos(angle)) * xx
+    along -= along.min()
+    along /= max(float(along.max()), 1.0)
+    blurred = ndi.gaussian_filter(signal, sigma, mode="nearest")
+    return signal + along * (blurred - signal)
+
+
 def _illumination(rng, shape, falloff: float) -> np.ndarray:
     """Smooth multiplicative illumination field in (0, 1], float32 (H, W), max about 1."""
     h, w = shape
@@ -752,6 +814,19 @@ def synthetic_field(
     dna_int = _lognormal(rng_attr, p.dna_intensity, p.dna_intensity_cv, n)
     actin_int = _lognormal(rng_attr, p.actin_intensity, p.actin_intensity_cv, n)
     cell_r = _lognormal(rng_attr, p.cell_radius, p.cell_radius_cv, n)
+    # mitotic (1) and apoptotic (2) nuclei, and debris, from their own stream (the other
+    # streams, hence fields without them, do not change)
+    rng_extra = np.random.default_rng(ss.spawn(1)[0])
+    state = np.zeros(n, dtype=np.int8)
+    if p.mitotic_fraction > 0 or p.apoptotic_fraction > 0:
+        draw = rng_extra.random(n)
+        state[draw < p.mitotic_fraction] = 1
+        apoptotic = (draw >= p.mitotic_fraction) & (
+            draw < p.mitotic_fraction + (1 - p.mitotic_fraction) * p.apoptotic_fraction)
+        state[apoptotic] = 2
+        shrink = np.where(state == 1, 0.65, np.where(state == 2, 0.75, 1.0))
+        radius, semi_major, semi_minor = radius * shrink, semi_major * shrink, semi_minor * shrink
+        dna_int = dna_int * np.where(state == 1, 2.5, np.where(state == 2, 0.35, 1.0))
 
     # ---- placement ---------------------------------------------------------------------------
     cy, cx, placed, cluster = _place(rng_place, shape, n, semi_major, semi_minor, theta, p)
@@ -768,7 +843,7 @@ def synthetic_field(
     cy, cx, cluster = cy[idx], cx[idx], cluster[idx]
     radius, ecc, semi_major, semi_minor, theta = (
         radius[idx], ecc[idx], semi_major[idx], semi_minor[idx], theta[idx])
-    dna_int, actin_int, cell_r = dna_int[idx], actin_int[idx], cell_r[idx]
+    dna_int, actin_int, cell_r, state = dna_int[idx], actin_int[idx], cell_r[idx], state[idx]
     # renumber the clusters of the kept nuclei 1..k in order of their original ids
     if cluster.any():
         uniq, inv = np.unique(cluster, return_inverse=True)
@@ -785,7 +860,7 @@ def synthetic_field(
         keep = present
         cy, cx, cluster, radius, ecc = cy[keep], cx[keep], cluster[keep], radius[keep], ecc[keep]
         semi_major, semi_minor, theta = semi_major[keep], semi_minor[keep], theta[keep]
-        dna_int, actin_int, cell_r = dna_int[keep], actin_int[keep], cell_r[keep]
+        dna_int, actin_int, cell_r, state = dna_int[keep], actin_int[keep], cell_r[keep], state[keep]
     m = int(cy.size)
     in_nucleus = nuclei > 0
 
@@ -834,10 +909,18 @@ def synthetic_field(
     q2[~in_nucleus] = 1.0
     dna *= 0.8 + 0.2 * (1.0 - q2)  # slightly domed nuclei
     del q2
-    texture *= np.float32(p.texture_contrast)
+    if state.any():  # mitotic nuclei are smooth, apoptotic ones fragmented
+        contrast = np.full(m + 1, p.texture_contrast, dtype=np.float32)
+        contrast[1:][state == 1] = p.texture_contrast / 3.0
+        contrast[1:][state == 2] = min(2.0 * p.texture_contrast, 2.0)
+        texture *= contrast[nuclei]
+    else:
+        texture *= np.float32(p.texture_contrast)
     texture += 1.0
     np.clip(texture, 0.05, None, out=texture)
     dna *= texture
+    if p.debris_per_megapixel > 0:
+        dna += _debris(rng_extra, shape, p)
 
     # ---- Actin channel -------------------------------------------------------------------------
     lut[1:] = actin_int
@@ -855,10 +938,15 @@ def synthetic_field(
 
     # ---- acquisition -------------------------------------------------------------------------
     illum = _illumination(rng_illum, shape, im.illumination_falloff)
+    if im.bleed_through > 0:
+        dna = dna + np.float32(im.bleed_through) * actin
+    defocus_angle = float(rng_extra.uniform(0, 2 * math.pi)) if im.defocus > 0 else 0.0
     image = np.empty((len(CHANNEL_NAMES), h, w), dtype=np.uint16)
     for c, signal in enumerate((dna, actin)):
         if im.psf_sigma > 0:
             signal = ndi.gaussian_filter(signal, im.psf_sigma, mode="nearest")
+        if im.defocus > 0:
+            signal = _defocus(signal, im.defocus, defocus_angle)
         signal += np.float32(im.background)
         signal *= illum
         if im.gain != 1.0:
@@ -887,6 +975,7 @@ def synthetic_field(
         "actin_intensity": actin_int,
         "cell_radius": cell_r,
         "cluster": cluster.astype(np.int32),
+        "state": state.astype(np.int8),
     }
     return SyntheticField(
         image=image,

@@ -260,7 +260,8 @@ def _classify_pixels(image: Any, mask: Any, model: Any, ns: Namespace,
                      diameter: float | None = None) -> Any:
     """Nucleus labels from the dense pixel classifier (``method="fcn"``), on ``ns``'s device.
 
-    With a ``diameter`` outside the model's training range the image is first zoomed
+    The seeds take the model's ``metadata["interior_threshold"]`` where it has one. With a
+    ``diameter`` outside the model's training range the image is first zoomed
     (bilinear, pixel-area aligned) so that its nuclei fall into it, and the labels are mapped
     back to the image's grid by nearest neighbour.
     """
@@ -269,16 +270,19 @@ def _classify_pixels(image: Any, mask: Any, model: Any, ns: Namespace,
     is_default = model is None
     model = load_default() if is_default else model
     scale = _model_scale(model, is_default, diameter)
+    # the seed threshold chosen for the model on its validation fields, where it says
+    threshold = (getattr(model, "metadata", None) or {}).get("interior_threshold")
+    settings = {} if threshold is None else {"interior_threshold": float(threshold)}
     if scale == 1.0:
         probabilities = predict(model, image, device=ns.device)
-        labeled = ns.asarray(probabilities_to_labels(probabilities))
+        labeled = ns.asarray(probabilities_to_labels(probabilities, **settings))
     else:
         shape = tuple(max(1, round(n * scale)) for n in image.shape)
         zoom = (shape[0] / image.shape[0], shape[1] / image.shape[1])
         resized = ns.ndimage.zoom(image, zoom, order=1, mode="nearest", grid_mode=True)
         probabilities = predict(model, resized, device=ns.device)
-        labeled = _nearest_resize(ns.asarray(probabilities_to_labels(probabilities)),
-                                  image.shape, ns)
+        labeled = _nearest_resize(
+            ns.asarray(probabilities_to_labels(probabilities, **settings)), image.shape, ns)
     return ns.xp.where(mask, labeled, 0).astype(ns.xp.int32)
 
 

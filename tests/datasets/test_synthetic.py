@@ -302,6 +302,59 @@ def test_phenotype_is_frozen_and_replaceable():
     assert isinstance(PhenotypeParams(nucleus_radius=10).nucleus_radius, float)
 
 
+# ------------------------------------------------------------------ optional appearances
+
+
+def test_optional_appearances_are_off_by_default_and_leave_fields_unchanged():
+    """Turning one of them off again gives the field bit for bit (its own random stream)."""
+    plain = synthetic_field(SHAPE, N, seed=7)
+    zeroed = synthetic_field(SHAPE, N, seed=7, phenotype=PhenotypeParams(
+        mitotic_fraction=0.0, apoptotic_fraction=0.0, debris_per_megapixel=0.0),
+        imaging=ImagingParams(defocus=0.0, bleed_through=0.0))
+    np.testing.assert_array_equal(plain.image, zeroed.image)
+    assert not plain.truth["state"].any()
+    # debris adds bright DNA pixels, mostly off the nuclei, and never changes the labels
+    debris = synthetic_field(SHAPE, N, seed=7,
+                             phenotype=PhenotypeParams(debris_per_megapixel=3000))
+    np.testing.assert_array_equal(plain.nuclei, debris.nuclei)
+    np.testing.assert_array_equal(plain.cells, debris.cells)
+    extra = (debris.image[0].astype(float) - plain.image[0]) > 200
+    assert extra.sum() > 50 and (plain.nuclei[extra] == 0).mean() > 0.5
+
+
+def test_mitotic_and_apoptotic_nuclei():
+    f = synthetic_field((512, 512), 150, seed=4, phenotype=PhenotypeParams(
+        mitotic_fraction=0.3, apoptotic_fraction=0.3, texture_contrast=0.4))
+    state = f.truth["state"]
+    assert 0.15 < (state == 1).mean() < 0.45 and 0.1 < (state == 2).mean() < 0.4
+    dna = f.channel("DNA").astype(float)
+    index = np.arange(1, f.n_nuclei + 1)
+    mean = ndi.mean(dna, f.nuclei, index)
+    area = ndi.sum(np.ones_like(dna), f.nuclei, index)
+    cv = ndi.standard_deviation(dna, f.nuclei, index) / mean
+    normal, mitotic, apoptotic = state == 0, state == 1, state == 2
+    assert np.median(mean[mitotic]) > 1.8 * np.median(mean[normal])
+    assert np.median(mean[apoptotic]) < 0.6 * np.median(mean[normal])
+    assert np.median(area[mitotic]) < 0.6 * np.median(area[normal])
+    assert np.median(cv[mitotic]) < np.median(cv[normal]) < np.median(cv[apoptotic])
+
+
+def test_bleed_through_and_defocus():
+    plain = synthetic_field(SHAPE, N, seed=9, imaging=ImagingParams(read_noise=0.0))
+    bled = synthetic_field(SHAPE, N, seed=9, imaging=ImagingParams(read_noise=0.0,
+                                                                    bleed_through=0.3))
+    cytoplasm = (plain.cells > 0) & (plain.nuclei == 0)
+    gain = bled.image[0][cytoplasm].mean() - plain.image[0][cytoplasm].mean()
+    assert gain > 0.2 * (plain.image[1][cytoplasm].mean() - 250)
+    np.testing.assert_array_equal(plain.nuclei, bled.nuclei)
+    blurred = synthetic_field(SHAPE, N, seed=9, imaging=ImagingParams(read_noise=0.0,
+                                                                      defocus=4.0))
+    # less high-frequency energy, and unevenly across the field
+    sharp = np.abs(np.diff(plain.image[0].astype(float), axis=1))
+    soft = np.abs(np.diff(blurred.image[0].astype(float), axis=1))
+    assert soft.mean() < 0.9 * sharp.mean()
+
+
 # ------------------------------------------------------------------ argument validation
 
 
@@ -349,6 +402,11 @@ def test_bad_arguments(kwargs, exc, match):
         (ImagingParams, dict(read_noise=-1.0), ValueError, "read_noise"),
         (ImagingParams, dict(illumination_falloff=1.0), ValueError, "illumination_falloff"),
         (ImagingParams, dict(psf_sigma=float("inf")), ValueError, "psf_sigma"),
+        (PhenotypeParams, dict(mitotic_fraction=1.5), ValueError, "mitotic_fraction"),
+        (PhenotypeParams, dict(apoptotic_fraction=-0.1), ValueError, "apoptotic_fraction"),
+        (PhenotypeParams, dict(debris_per_megapixel=-1.0), ValueError, "debris_per_megapixel"),
+        (ImagingParams, dict(defocus=-1.0), ValueError, "defocus"),
+        (ImagingParams, dict(bleed_through=1.5), ValueError, "bleed_through"),
     ],
 )
 def test_bad_parameters(cls, kwargs, exc, match):
