@@ -1085,6 +1085,10 @@ def run(
       illumination functions of a first pass over the whole plate (whatever ``wells`` says:
       :func:`illumination_functions`), by which every field is divided; a resumed run reuses
       them.
+    - with ``pipeline.nuclei.size = "plate"``: ``run.json["nuclei_size"]``, the typical
+      nucleus diameter estimated on ``nuclei.size_sample`` fields evenly spaced over the whole
+      plate (each field's estimate, their median and the size range it gives), with which
+      every field is segmented; a resumed run reuses it.
 
     A field that fails (unreadable file, an error inside a kernel) is recorded and the run
     goes on. Every file is written under a temporary name and renamed; a well's objects file
