@@ -14,6 +14,12 @@ do not touch the border. For the ``moderate`` fields the table also gives ``iden
 object F1 (IoU 0.5, ``exclude_border=False``) with CellProfiler's default size range (10, 40),
 with ``diameter="auto"`` and with the true diameter.
 
+Real images: where CellProfiler is installed (``../shared/tools/cellprofiler``), its
+ExampleFly DAPI fields (8-bit Drosophila Kc167 nuclei, whose example pipeline sets the size
+range (10, 40) by hand) are estimated too, with the object count and median equivalent
+diameter of ``identify_primary`` under (10, 40), ``diameter="auto"`` and the fcn model. They
+have no ground truth, so no F1.
+
 Run: ``python benchmarks/check_diameter.py [--fields N] [--size 1024]`` (a few minutes).
 """
 
@@ -120,6 +126,32 @@ def broad(size: int, count: int):
               f"{', 8-bit' if eight_bit else ''}")
 
 
+def real_examples() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import tifffile
+    from cellprofiler_ref import CP_VENV
+
+    files = sorted(CP_VENV.glob("lib/python*/site-packages/cellprofiler/data/examples/"
+                                "ExampleFly/images/*_D.TIF"))
+    if not files:
+        print("\nCellProfiler's ExampleFly images: not installed, skipped")
+        return
+    print("\nCellProfiler ExampleFly DAPI fields (real, 8-bit): objects / median diameter")
+    print(f"{'field':>16} {'estimate':>8}  {'(10, 40)':>14} {'auto':>14} {'fcn auto':>14}")
+    for path in files:
+        image = tifffile.imread(path)
+        cells = []
+        for kwargs in ({}, {"diameter": "auto"}, {"method": "fcn", "diameter": "auto"}):
+            labels = identify_primary(image, exclude_border=False, **kwargs)
+            areas = np.bincount(labels.ravel())[1:]
+            cells.append(f"{labels.max():>5} / {np.median(2 * np.sqrt(areas / np.pi)):>5.1f}")
+        print(f"{path.name:>16} {estimate_diameter(image):>8.1f}  "
+              + " ".join(f"{c:>14}" for c in cells))
+
+
 def summarise(ratios):
     r = np.array(ratios, float)
     ok = np.isfinite(r)
@@ -137,6 +169,7 @@ def main() -> None:
     estimate_diameter(np.random.default_rng(0).random((64, 64)))  # compile
     moderate(args.size)
     broad(args.size, args.fields)
+    real_examples()
 
 
 if __name__ == "__main__":
