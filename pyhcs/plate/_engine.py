@@ -694,13 +694,43 @@ class _IlluminationPass:
     failed: list[dict[str, Any]]
 
 
-def _illumination_fields(plate: Plate, sample: int) -> list[tuple[str, Any]]:
+def _sample_fields(plate: Plate, sample: int) -> list[tuple[str, Any]]:
     """Every field of the plate, or ``sample`` of them evenly spaced in plate order."""
     every = list(plate.fields)
     if sample == 0 or sample >= len(every):
         return every
     positions = np.unique(np.round(np.linspace(0, len(every) - 1, sample)).astype(np.int64))
     return [every[i] for i in positions]
+
+
+def _sample_pass(plate: Plate, items: list[_Field], device_impl, workers: int,
+                 visit: Callable[[_Field], None], what: str, log: Callable[[str], None],
+                 bar=None) -> list[dict[str, Any]]:
+    """A first pass over some fields, in plate order: each readable field is put on the
+    device and given to ``visit``. A field that cannot be read, or that ``visit`` fails on,
+    is left out and logged; returns those fields (well, site, error)."""
+    failed: list[dict[str, Any]] = []
+    reader = _Reader(plate, device_impl, workers, depth=workers + 2)
+    try:
+        for item in reader.fields(items):
+            if item.error is None:
+                device_impl.upload(item)
+                device_impl.wait(item)
+                try:
+                    visit(item)
+                except Exception as exc:
+                    item.error = exc
+                item.device_image = None
+            reader.release(item)
+            if item.error is not None:
+                failed.append({"well": item.well, "site": _json_site(item.site),
+                               "error": f"{type(item.error).__name__}: {item.error}"})
+                log(f"{what}: {item.well} site {item.site} left out: {item.error}")
+            if bar is not None:
+                bar.update(1)
+    finally:
+        reader.close()
+    return failed
 
 
 def _illumination_pass(plate: Plate, pipeline: Pipeline, device_impl, workers: int,
@@ -712,37 +742,23 @@ def _illumination_pass(plate: Plate, pipeline: Pipeline, device_impl, workers: i
     settings = pipeline.illumination
     position = {name: i for i, name in enumerate(plate.channels)}
     accumulators = {name: IlluminationAccumulator() for name in settings.channels}
-    chosen = _illumination_fields(plate, settings.sample)
+    chosen = _sample_fields(plate, settings.sample)
     items = [_Field(w, s, 0) for w, s in chosen]
-    failed: list[dict[str, Any]] = []
     bar = None
     if progress and items:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(items), unit="field", desc="pyhcs illumination", file=sys.stderr,
                    dynamic_ncols=True, smoothing=0.1)
-    reader = _Reader(plate, device_impl, workers, depth=workers + 2)
-    try:
-        for item in reader.fields(items):  # in plate order: the float32 sums' order is fixed
-            if item.error is None:
-                device_impl.upload(item)
-                device_impl.wait(item)
-                try:
-                    for name, accumulator in accumulators.items():
-                        accumulator.add(to_intensity(item.device_image[position[name]],
-                                                     pipeline.images.rescale))
-                except Exception as exc:
-                    item.error = exc
-                item.device_image = None
-            reader.release(item)
-            if item.error is not None:  # a bad field is left out of the mean, and recorded
-                failed.append({"well": item.well, "site": _json_site(item.site),
-                               "error": f"{type(item.error).__name__}: {item.error}"})
-                log(f"illumination: {item.well} site {item.site} left out: {item.error}")
-            if bar is not None:
-                bar.update(1)
+    def accumulate(item: _Field) -> None:
+        for name, accumulator in accumulators.items():
+            accumulator.add(to_intensity(item.device_image[position[name]],
+                                         pipeline.images.rescale))
+
+    try:  # in plate order: the float32 sums' order is fixed
+        failed = _sample_pass(plate, items, device_impl, workers, accumulate, "illumination",
+                              log, bar)
     finally:
-        reader.close()
         if bar is not None:
             bar.close()
     used = len(items) - len(failed)
@@ -773,32 +789,21 @@ def _plate_nucleus_size(plate: Plate, pipeline: Pipeline, illumination: dict[str
     if previous and isinstance(previous.get("diameter"), (int, float)):
         entry = previous
     else:
-        items = [_Field(w, s, 0) for w, s in _illumination_fields(plate, nuclei.size_sample)]
+        items = [_Field(w, s, 0) for w, s in _sample_fields(plate, nuclei.size_sample)]
         position = plate.channels.index(nuclei.channel)
         functions = {k: v for k, v in illumination.items() if k == nuclei.channel}
         estimates: list[dict[str, Any]] = []
-        reader = _Reader(plate, device_impl, workers, depth=workers + 2)
-        try:
-            for item in reader.fields(items):
-                if item.error is None:
-                    device_impl.upload(item)
-                    device_impl.wait(item)
-                    try:
-                        raw = {nuclei.channel: item.device_image[position]}
-                        image = _intensities(raw, pipeline, functions,
-                                             _Clock(device_impl.ns))[nuclei.channel]
-                        estimates.append({"well": item.well, "site": _json_site(item.site),
-                                          "diameter": estimate_diameter(image)})
-                    except Exception as exc:
-                        item.error = exc
-                    item.device_image = None
-                reader.release(item)
-                if item.error is not None:
-                    log(f"nuclei size: {item.well} site {item.site} left out: {item.error}")
-        finally:
-            reader.close()
+
+        def estimate(item: _Field) -> None:
+            raw = {nuclei.channel: item.device_image[position]}
+            image = _intensities(raw, pipeline, functions,
+                                 _Clock(device_impl.ns))[nuclei.channel]
+            estimates.append({"well": item.well, "site": _json_site(item.site),
+                              "diameter": estimate_diameter(image)})
+
+        failed = _sample_pass(plate, items, device_impl, workers, estimate, "nuclei size", log)
         found = [e["diameter"] for e in estimates if np.isfinite(e["diameter"])]
-        entry = {"fields": len(found), "estimates": [
+        entry = {"fields": len(found), "failed": failed, "estimates": [
             {**e, "diameter": e["diameter"] if np.isfinite(e["diameter"]) else None}
             for e in estimates]}
         if found:

@@ -11,12 +11,15 @@ same integer sum of squares) bit for bit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit, prange
 
 from .. import _numba_cache
+from .._backend import Namespace
 
-__all__ = ["distance_transform_edt_cpu"]
+__all__ = ["distance_transform", "distance_transform_edt_cpu"]
 
 _numba_cache.register()  # cached kernels are invalidated by any pyhcs source change
 
@@ -103,3 +106,11 @@ def distance_transform_edt_cpu(foreground: np.ndarray) -> np.ndarray:
     out = np.empty(foreground.shape, np.float64)
     _edt_kernel(foreground, out)
     return out
+
+
+def distance_transform(foreground: Any, ns: Namespace) -> Any:
+    """``distance_transform_edt`` on ``ns``'s device: the parallel exact kernel on the CPU
+    (scipy's values), ``cupyx.scipy.ndimage`` on the GPU."""
+    if ns.target == "cpu" and foreground.ndim == 2:
+        return distance_transform_edt_cpu(foreground)
+    return ns.ndimage.distance_transform_edt(foreground)

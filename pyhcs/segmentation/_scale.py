@@ -43,7 +43,9 @@ from numba import njit
 from .. import _numba_cache
 from .._backend import namespace_for, to_numpy
 from .._validate import check_image, check_mask, check_ndim
+from ._distance import distance_transform
 from ._fill_holes import fill_labeled_holes
+from ._maxima import local_maxima
 from ._threshold import as_unit_float, global_threshold
 
 _numba_cache.register()
@@ -58,6 +60,7 @@ MAX_PASSES = 4
 WINDOW = 512
 MIN_WINDOW_PEAKS = 30
 MIN_CONTRAST = 3.0
+_NEIGHBOURS = np.ones((3, 3), bool)
 
 
 @njit(cache=True)
@@ -80,49 +83,12 @@ def _suppress_within_radius(rows, cols, radii, height, width):  # pragma: no cov
     return keep
 
 
-@njit(cache=True)
-def _plateau_peaks_cpu(distance):  # pragma: no cover - numba
-    """Rows, columns and values of the pixels >= 1 that equal the maximum of their 3 x 3
-    neighbourhood (``distance == maximum_filter(distance, 3, mode="constant")``)."""
-    height, width = distance.shape
-    count = 0
-    rows = np.empty(1024, np.int64)
-    cols = np.empty(1024, np.int64)
-    for y in range(height):
-        for x in range(width):
-            v = distance[y, x]
-            if v < 1:
-                continue
-            peak = True
-            for dy in range(-1, 2):
-                yy = y + dy
-                if yy < 0 or yy >= height:
-                    continue
-                for dx in range(-1, 2):
-                    xx = x + dx
-                    if 0 <= xx < width and distance[yy, xx] > v:
-                        peak = False
-            if peak:
-                if count == rows.size:
-                    rows = np.concatenate((rows, np.empty(rows.size, np.int64)))
-                    cols = np.concatenate((cols, np.empty(cols.size, np.int64)))
-                rows[count] = y
-                cols[count] = x
-                count += 1
-    values = np.empty(count, np.float64)
-    for i in range(count):
-        values[i] = distance[rows[i], cols[i]]
-    return rows[:count], cols[:count], values
-
-
-def _plateau_peaks(distance: Any, ns: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_plateau_peaks_cpu` on either device; only the peaks come to the host."""
-    if ns.target == "cpu":
-        return _plateau_peaks_cpu(np.ascontiguousarray(distance))
-    xp, ndi = ns.xp, ns.ndimage
-    peaks = (distance == ndi.maximum_filter(distance, size=3, mode="constant")) & (
-        distance >= 1
-    )
+def _peaks(distance: Any, foreground: Any, ns: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and values (host arrays) of the foreground pixels that equal the maximum
+    of their 3 x 3 neighbourhood: :func:`local_maxima` with the foreground as one object
+    (background pixels, where the distance is 0, can never be larger)."""
+    xp = ns.xp
+    peaks = local_maxima(distance, foreground.astype(xp.int32), _NEIGHBOURS, ns)
     rows, cols = (to_numpy(index).astype(np.int64) for index in xp.nonzero(peaks))
     return rows, cols, to_numpy(distance[peaks]).astype(np.float64)
 
@@ -189,8 +155,6 @@ def _pass(flat: Any, mask: Any, sigma: float, factor: int, ns: Any) -> tuple[flo
     """One pass at smoothing scale ``sigma`` (pixels of ``flat``) on ``factor`` x ``factor``
     block means: (diameter in pixels of ``flat``, peaks kept); (NaN, 0) when the foreground
     is empty or everything."""
-    from .identify import _distance_transform
-
     xp, ndi = ns.xp, ns.ndimage
     small = _block_mean(flat, factor, xp)
     if bool(mask.all()):
@@ -209,8 +173,8 @@ def _pass(flat: Any, mask: Any, sigma: float, factor: int, ns: Any) -> tuple[flo
     if not _significant(smoothed, foreground, small_mask, xp):
         return float("nan"), 0
     foreground = fill_labeled_holes(foreground, ns)
-    distance = _distance_transform(foreground, ns)
-    rows, cols, radii = _plateau_peaks(distance, ns)
+    distance = distance_transform(foreground, ns)
+    rows, cols, radii = _peaks(distance, foreground, ns)
     if radii.size == 0:
         return float("nan"), 0
     order = np.argsort(-radii, kind="stable")

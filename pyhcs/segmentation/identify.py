@@ -34,6 +34,7 @@ from .._validate import (
     check_ndim,
     check_nonnegative,
 )
+from ._distance import distance_transform
 from ._fill_holes import fill_labeled_holes, relabel_consecutive
 from ._label import label_components
 from ._maxima import local_maxima
@@ -225,22 +226,14 @@ def _maxima(image: Any, labels: Any, footprint: np.ndarray, factor: float, ns: N
     return maxima
 
 
-#: Nucleus diameters (pixels) of the shipped model's training fields (radius 5-14 in
-#: ``benchmarks/train_default_nuclei.py``), for models whose metadata has no
-#: ``nucleus_diameter_range``.
-DEFAULT_MODEL_DIAMETERS = (10.0, 28.0)
-
-
-def _model_scale(model: Any, is_default: bool, diameter: float | None) -> float:
-    """The zoom that brings nuclei of ``diameter`` pixels into the model's training range
-    (1 when they are in it, when the diameter is unknown, or when a model other than the
-    default one does not record its range)."""
-    if diameter is None or not np.isfinite(diameter):
-        return 1.0
+def _model_scale(model: Any, diameter: float | None) -> float:
+    """The zoom that brings nuclei of ``diameter`` pixels into the model's training range,
+    its ``metadata["nucleus_diameter_range"]`` (1 when they are in it, when the diameter is
+    unknown, or when the model does not record its range)."""
     known = (getattr(model, "metadata", None) or {}).get("nucleus_diameter_range")
-    if known is None and not is_default:
+    if diameter is None or not np.isfinite(diameter) or known is None:
         return 1.0
-    low, high = (float(v) for v in (known or DEFAULT_MODEL_DIAMETERS))
+    low, high = (float(v) for v in known)
     scale = min(max(diameter, low), high) / diameter
     return 1.0 if abs(scale - 1.0) < 0.05 else scale
 
@@ -267,9 +260,8 @@ def _classify_pixels(image: Any, mask: Any, model: Any, ns: Namespace,
     """
     from ..pixel import load_default, predict, probabilities_to_labels
 
-    is_default = model is None
-    model = load_default() if is_default else model
-    scale = _model_scale(model, is_default, diameter)
+    model = load_default() if model is None else model
+    scale = _model_scale(model, diameter)
     # the seed threshold chosen for the model on its validation fields, where it says
     threshold = (getattr(model, "metadata", None) or {}).get("interior_threshold")
     settings = {} if threshold is None else {"interior_threshold": float(threshold)}
@@ -284,15 +276,6 @@ def _classify_pixels(image: Any, mask: Any, model: Any, ns: Namespace,
         labeled = _nearest_resize(
             ns.asarray(probabilities_to_labels(probabilities, **settings)), image.shape, ns)
     return ns.xp.where(mask, labeled, 0).astype(ns.xp.int32)
-
-
-def _distance_transform(foreground: Any, ns: Namespace) -> Any:
-    """``distance_transform_edt``: the parallel exact kernel on the CPU (scipy's values)."""
-    if ns.target == "cpu" and foreground.ndim == 2:
-        from ._distance import distance_transform_edt_cpu
-
-        return distance_transform_edt_cpu(foreground)
-    return ns.ndimage.distance_transform_edt(foreground)
 
 
 @functools.lru_cache(maxsize=2)
@@ -330,7 +313,7 @@ def _declump(
             foreground = fill_labeled_holes(labeled, ns) > 0
         else:
             foreground = labeled > 0
-        distance = _distance_transform(foreground, ns)
+        distance = distance_transform(foreground, ns)
         # CellProfiler breaks ties with a little noise from numpy's seed 0
         distance = distance + xp.asarray(_tie_noise(tuple(labeled.shape)))
         maxima = _maxima(distance, labeled, footprint, factor, ns)
@@ -345,7 +328,7 @@ def _declump(
         surface = 1.0 - image
     else:  # shape
         if distance is None:
-            distance = _distance_transform(labeled > 0, ns)
+            distance = distance_transform(labeled > 0, ns)
         surface = -distance
         surface = surface - surface.min()
     return _watershed_cpu(ns, surface, markers, labeled != 0, watershed_rule)

@@ -129,12 +129,14 @@ def test_suppression_keeps_one_peak_per_disk():
     assert keep.tolist() == [True, False, True, True]
 
 
-def test_plateau_peaks_match_the_maximum_filter():
+def test_peaks_match_the_maximum_filter():
     from scipy import ndimage as ndi
+
+    from pyhcs._backend import namespace_for
 
     rng = np.random.default_rng(2)
     distance = np.round(rng.random((40, 50)) * 4, 0)
-    rows, cols, values = _scale._plateau_peaks_cpu(distance)
+    rows, cols, values = _scale._peaks(distance, distance >= 1, namespace_for(distance))
     expected = (distance == ndi.maximum_filter(distance, size=3, mode="constant")) & (
         distance >= 1)
     got = np.zeros_like(expected)
@@ -208,16 +210,20 @@ def test_model_scale_rules():
     from pyhcs._backend import namespace_for
 
     class Model:
-        metadata = {}
+        metadata = {"nucleus_diameter_range": [10, 28]}
 
-    default, own = Model(), Model()
-    assert _model_scale(default, True, None) == 1.0
-    assert _model_scale(default, True, 18.0) == 1.0  # inside 10-28
-    assert _model_scale(default, True, 56.0) == pytest.approx(0.5)
-    assert _model_scale(default, True, 5.0) == pytest.approx(2.0)
-    assert _model_scale(own, False, 56.0) == 1.0  # a user's model without a recorded range
+    model, own = Model(), Model()
+    own.metadata = {}
+    assert _model_scale(model, None) == 1.0
+    assert _model_scale(model, 18.0) == 1.0  # inside 10-28
+    assert _model_scale(model, 56.0) == pytest.approx(0.5)
+    assert _model_scale(model, 5.0) == pytest.approx(2.0)
+    assert _model_scale(own, 56.0) == 1.0  # a model that does not record its range
     own.metadata = {"nucleus_diameter_range": [30, 60]}
-    assert _model_scale(own, False, 15.0) == pytest.approx(2.0)
+    assert _model_scale(own, 15.0) == pytest.approx(2.0)
+    from pyhcs.pixel import load_default
+
+    assert load_default().metadata["nucleus_diameter_range"] == [10.0, 28.0]
     labels = np.arange(12, dtype=np.int32).reshape(3, 4)
     up = _nearest_resize(labels, (6, 8), namespace_for(labels))
     assert np.array_equal(up, np.repeat(np.repeat(labels, 2, 0), 2, 1))
