@@ -41,7 +41,7 @@ py::tuple propagate_py(const CArray<double>& image, const CArray<std::int32_t>& 
     py::dict info;
     info["pushes"] = stats.pushes;
     info["pops"] = stats.pops;
-    static const char* const kPhase2[3] = {"none", "radix_components", "array"};
+    static const char* const kPhase2[3] = {"none", "band_components", "array"};
     info["phase2"] = kPhase2[stats.phase2];
     info["components"] = stats.components;
     info["image_reads"] = stats.float_image ? "float32" : "float64";

@@ -20,10 +20,10 @@
 // 2. once no seed is left, if the array is then a valid heap (always so for w > 0: an entry
 //    pushed with d > 0 never sifts above a seed, so the pushed entries form heap-ordered
 //    subtrees below the seeds), its root is the unique minimum from there on and any exact
-//    priority queue pops the same entries in the same order. Phase 2 is a radix heap (the keys
-//    popped never decrease: Dijkstra with non-negative costs), about twice as fast as the
-//    array heap. If the array is not a valid heap (possible only for w == 0, where pushed keys
-//    can be 0), phase 1 simply continues to the end.
+//    priority queue pops the same entries in the same order. Phase 2 is a band queue (BandQueue
+//    below; the keys popped never decrease: Dijkstra with non-negative costs), which knows its
+//    next pops and prefetches their pixels. If the array is not a valid heap (possible only
+//    for w == 0, where pushed keys can be 0), phase 1 simply continues to the end.
 //
 // Phase 2 runs over the 8-connected components of the unlabelled in-mask pixels, in parallel
 // (labelled from the inputs, on a second thread while phase 1 runs): a pop relaxes only
@@ -36,7 +36,9 @@
 // Memory: the fronts of all cells advance together, so each pop reads pixels at scattered
 // places. Per-pixel state is one struct on a grid padded by one pixel (no bounds checks), the
 // image is read from a float32 copy when float32 holds it exactly (the arithmetic stays double),
-// and the large arrays ask for transparent huge pages.
+// and the large arrays ask for transparent huge pages. The fronts' pixels do not fit in the
+// cache on a large field, so phase 2 fetches the pixels of the pops a few ahead (about a third
+// faster on a 2048 x 2048 field).
 #include "propagate/propagate.h"
 
 #include <algorithm>
@@ -121,65 +123,112 @@ private:
     std::vector<Entry> a_;
 };
 
-// A monotone priority queue: every key pushed is >= the key of the last entry popped. Bucket b
-// (1..64) holds the entries whose highest bit differing from `last_` is bit b - 1; the entries
-// whose key equals `last_` form a binary heap on `tie` (equal keys pop in (label, row, col)
-// order). Popping refills that heap from the lowest non-empty bucket, whose smallest key becomes
-// `last_`; every other entry of that bucket moves to a lower bucket. Each entry moves at most 64
-// times, in practice a few.
-class RadixHeap {
+// A prefetch the compiler keeps.
+inline void fetch(const void* address) {
+#if defined(__x86_64__) || defined(__i386__)
+    asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(address)));
+#else
+    __builtin_prefetch(address);
+#endif
+}
+
+// A monotone priority queue (every key pushed is >= the key of the last entry popped) that pops
+// in exact (key, tie) order and knows its next pops ahead of time, so that their pixels can be
+// fetched into the cache while the current one is settled. The keys are cut into bands of a
+// fixed width on their distance, band(key) = floor(distance * inv_width), which never decreases
+// as the key grows. The current band is a sorted array read in order plus a small binary heap
+// for the entries pushed into it after it was sorted; the pop is the smaller of their fronts.
+// Later bands wait in a radix heap on the band number (bucket i holds the entries whose band's
+// highest bit differing from the current band is bit i - 1). An entry of a later band has a
+// larger key than every entry of the current band, so the pops are in (key, tie) order.
+template <typename Prefetch>
+class BandQueue {
 public:
-    RadixHeap(const std::vector<Entry>& entries, std::uint64_t last) : last_(last) {
-        for (const Entry& e : entries) push(e);
+    BandQueue(const std::vector<Entry>& entries, double inv_width, Prefetch prefetch)
+        : inv_width_(inv_width), prefetch_(prefetch) {
+        std::uint64_t lowest = ~std::uint64_t{0};
+        for (const Entry& e : entries) lowest = std::min(lowest, band(e.key));
+        band_ = lowest;
+        for (const Entry& e : entries) {
+            const std::uint64_t b = band(e.key);
+            if (b == band_) {
+                sorted_.push_back(e);
+            } else {
+                buckets_[64 - __builtin_clzll(b ^ band_)].push_back(e);
+            }
+        }
+        size_ = entries.size();
+        std::sort(sorted_.begin(), sorted_.end(), less);
+        for (std::size_t k = 0; k < kAhead && k < sorted_.size(); ++k) prefetch_(sorted_[k]);
     }
 
     bool empty() const { return size_ == 0; }
 
     void push(const Entry& e) {
         ++size_;
-        if (e.key == last_) {
-            equal_.push_back(e);
-            std::push_heap(equal_.begin(), equal_.end(), larger_tie);
+        const std::uint64_t b = band(e.key);
+        if (b == band_) {
+            late_.push_back(e);
+            std::push_heap(late_.begin(), late_.end(), larger);
         } else {
-            buckets_[bucket(e.key)].push_back(e);
+            buckets_[64 - __builtin_clzll(b ^ band_)].push_back(e);
         }
     }
 
     Entry pop() {
-        if (equal_.empty()) refill();
-        std::pop_heap(equal_.begin(), equal_.end(), larger_tie);
-        const Entry top = equal_.back();
-        equal_.pop_back();
+        if (pos_ == sorted_.size() && late_.empty()) refill();
         --size_;
+        if (pos_ < sorted_.size() && (late_.empty() || less(sorted_[pos_], late_.front()))) {
+            if (pos_ + kAhead < sorted_.size()) prefetch_(sorted_[pos_ + kAhead]);
+            return sorted_[pos_++];
+        }
+        std::pop_heap(late_.begin(), late_.end(), larger);
+        const Entry top = late_.back();
+        late_.pop_back();
         return top;
     }
 
 private:
-    static bool larger_tie(const Entry& a, const Entry& b) { return a.tie > b.tie; }
+    static constexpr std::size_t kAhead = 8;  // pops between a prefetch and its use
 
-    int bucket(std::uint64_t key) const { return 64 - __builtin_clzll(key ^ last_); }
+    static bool larger(const Entry& a, const Entry& b) { return less(b, a); }
+
+    std::uint64_t band(std::uint64_t key) const {
+        double d;
+        std::memcpy(&d, &key, sizeof d);
+        const double b = d * inv_width_;  // monotone in d; the clamp keeps it so
+        return b < 4.0e18 ? static_cast<std::uint64_t>(b) : std::uint64_t{4000000000000000000};
+    }
 
     void refill() {
-        int b = 1;
-        while (buckets_[b].empty()) ++b;
-        std::vector<Entry>& from = buckets_[b];
-        std::uint64_t smallest = from[0].key;
-        for (const Entry& e : from) smallest = std::min(smallest, e.key);
-        last_ = smallest;
+        int i = 1;
+        while (buckets_[i].empty()) ++i;
+        std::vector<Entry>& from = buckets_[i];
+        std::uint64_t lowest = band(from[0].key);
+        for (const Entry& e : from) lowest = std::min(lowest, band(e.key));
+        band_ = lowest;
+        sorted_.clear();
+        pos_ = 0;
         for (const Entry& e : from) {
-            if (e.key == last_) {
-                equal_.push_back(e);
+            const std::uint64_t b = band(e.key);
+            if (b == band_) {
+                sorted_.push_back(e);
             } else {
-                buckets_[bucket(e.key)].push_back(e);  // always a bucket below b
+                buckets_[64 - __builtin_clzll(b ^ band_)].push_back(e);  // a lower bucket
             }
         }
         from.clear();
-        std::make_heap(equal_.begin(), equal_.end(), larger_tie);
+        std::sort(sorted_.begin(), sorted_.end(), less);
+        for (std::size_t k = 0; k < kAhead && k < sorted_.size(); ++k) prefetch_(sorted_[k]);
     }
 
-    std::uint64_t last_;
+    double inv_width_;
+    Prefetch prefetch_;
+    std::uint64_t band_ = 0;
     std::size_t size_ = 0;
-    std::vector<Entry> equal_;
+    std::vector<Entry> sorted_;
+    std::size_t pos_ = 0;
+    std::vector<Entry> late_;
     std::vector<Entry> buckets_[65];
 };
 
@@ -358,13 +407,41 @@ void label_components(const std::int32_t* labels, const std::uint8_t* mask, cons
     }
 }
 
-// Phase 2 (see the top of the file): one radix heap per component, the components spread over
+// The BandQueue's 1 / width: a band a 32nd of the median cost of the edges east of a sample
+// of in-mask pixels (so that a band holds a thin slice of the fronts). Any width gives the
+// same pops; this one only sets how many entries a band holds.
+template <typename Value>
+double inverse_band_width(const Value* padded, const Pixel* pixels, const Grid& grid,
+                          double weight) {
+    std::vector<double> costs;
+    const double spatial = (1.0 * weight) * weight;
+    const std::int64_t n = grid.rows * grid.cols;
+    const std::int64_t step = std::max<std::int64_t>(1, n / 4096);
+    for (std::int64_t p = 0; p < n; p += step) {
+        const std::int64_t P = grid.index(p / grid.cols, p % grid.cols);
+        if (pixels[P].label < 0 || pixels[P + 1].label < 0) continue;
+        double D = 0.0;
+        for (int t = 0; t < 9; ++t) {
+            D += std::fabs(static_cast<double>(padded[P + grid.window[t]]) -
+                           static_cast<double>(padded[P + 1 + grid.window[t]]));
+        }
+        const double cost = std::sqrt(D * D + spatial);
+        if (cost > 0.0 && std::isfinite(cost)) costs.push_back(cost);
+    }
+    if (costs.empty()) return 1.0;
+    std::nth_element(costs.begin(), costs.begin() + costs.size() / 2, costs.end());
+    const double inverse = 32.0 / costs[costs.size() / 2];
+    return std::isfinite(inverse) ? inverse : 1.0;
+}
+
+// Phase 2 (see the top of the file): one band queue per component, the components spread over
 // `n_threads` threads, largest first. Every pixel is written only by the thread that owns its
-// component. One thread runs them one after the other, which is also about twice as fast as one
-// radix heap for all: each component's heap and pixels stay small and close together.
+// component. One thread runs them one after the other, which is also faster than one queue for
+// all: each component's queue and pixels stay small and close together.
 template <typename Value>
 void run_phase2(std::vector<Entry> entries, const Value* padded, Pixel* pixels,
-                const Grid& grid, double weight, int n_threads, const std::int32_t* component,
+                const Grid& grid, double weight, double inv_band_width, int n_threads,
+                const std::int32_t* component,
                 const std::vector<std::int64_t>& sizes, Stats& stats) {
     std::vector<std::vector<Entry>> groups(sizes.size());
     for (const Entry& e : entries) {
@@ -393,7 +470,15 @@ void run_phase2(std::vector<Entry> entries, const Value* padded, Pixel* pixels,
         std::vector<Entry>& group = groups[order[i]];
         std::uint64_t last = group[0].key;
         for (const Entry& e : group) last = std::min(last, e.key);
-        RadixHeap heap(group, last);
+        const std::int64_t width = grid.width;
+        auto prefetch = [=](const Entry& e) {
+            const std::int64_t P = static_cast<std::int64_t>(e.tie & 0xffffffffu);
+            fetch(pixels + P - width);
+            fetch(pixels + P);
+            fetch(pixels + P + width);
+            for (std::int64_t dr = -2; dr <= 2; ++dr) fetch(padded + P + dr * width);
+        };
+        BandQueue<decltype(prefetch)> heap(group, inv_band_width, prefetch);
         group = std::vector<Entry>();
         Stats local;
         run(heap, padded, pixels, grid, weight, local, nullptr);
@@ -443,7 +528,8 @@ void propagate_seeds(const double* image, const std::int32_t* labels, const std:
                 std::make_unique<PageArray<std::int32_t>>(static_cast<std::size_t>(grid.size()));
             label_components(labels, mask, grid, component->data(), sizes);
         }
-        run_phase2(heap.release(), padded.data(), pixels, grid, weight, n_threads,
+        run_phase2(heap.release(), padded.data(), pixels, grid, weight,
+                   inverse_band_width(padded.data(), pixels, grid, weight), n_threads,
                    component->data(), sizes, stats);
     } else {
         stats.phase2 = 2;

@@ -11,7 +11,7 @@ struct Stats {
     std::int64_t pushes = 0;
     std::int64_t pops = 0;
     // The second phase's queue (see propagate.cpp): 0 none (no entry left after the seeds),
-    // 1 a radix heap per connected component (in parallel on several threads), 2 the array
+    // 1 a band queue per connected component (in parallel on several threads), 2 the array
     // heap kept to the end (its array was not a valid heap after the seeds).
     int phase2 = 0;
     std::int64_t components = 0;  // with phase2 == 1

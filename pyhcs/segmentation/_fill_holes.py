@@ -203,10 +203,46 @@ def _hole_lookup(edge, keys, areas, n_nodes, n_objects, max_hole_area):
     return lookup
 
 
+@njit(cache=True)
+def _fill_binary_holes_cpu(foreground, blabels, count, limited, max_hole_area):  # pragma: no cover
+    """``foreground`` with every 4-connected background component filled that touches no
+    image edge and, if ``limited``, has fewer than ``max_hole_area`` pixels."""
+    height, width = foreground.shape
+    areas = np.zeros(count + 1, np.int64)
+    for r in range(height):
+        for c in range(width):
+            areas[blabels[r, c]] += 1
+    fill = np.zeros(count + 1, np.bool_)
+    for b in range(1, count + 1):
+        fill[b] = not limited or areas[b] < max_hole_area
+    for c in range(width):
+        fill[blabels[0, c]] = False
+        fill[blabels[height - 1, c]] = False
+    for r in range(height):
+        fill[blabels[r, 0]] = False
+        fill[blabels[r, width - 1]] = False
+    out = np.empty((height, width), np.bool_)
+    for r in range(height):
+        for c in range(width):
+            out[r, c] = foreground[r, c] or fill[blabels[r, c]]
+    return out
+
+
 def _fill_holes_cpu(labels, mask, max_hole_area):
     """The CPU form of :func:`fill_labeled_holes`: the same graph, built in three passes over
-    the pixels without any image-sized temporary but the background's labels."""
+    the pixels without any image-sized temporary but the background's labels.
+
+    A boolean image without ``mask`` is one object, and there the walk has one answer: with
+    any foreground, the object touches the edge or a background region that does (the
+    background's component on the edge meets the foreground), so it is not a hole, and every
+    other background region, which meets only the object, is a hole unless it is too large.
+    That case skips the graph."""
     labels = np.ascontiguousarray(labels)
+    if labels.dtype == np.bool_ and mask is None:
+        blabels, count = _label_cpu(~labels, False)
+        limited = max_hole_area is not None
+        return _fill_binary_holes_cpu(labels, blabels, count, limited,
+                                      float(max_hole_area) if limited else 0.0)
     background = labels == 0
     if mask is not None:
         background &= mask

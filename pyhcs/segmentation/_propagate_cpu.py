@@ -1,5 +1,5 @@
 """CPU backend of :func:`pyhcs.segmentation.propagate`: the C++ kernel (centrosome's array heap
-while seeds remain, then one radix heap per connected region of what is left, in parallel)."""
+while seeds remain, then one band queue per connected region of what is left, in parallel)."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ def propagate_cpu(
         0 at every labelled pixel, -1 where no seed reached, else the geodesic distance.
     info : dict
         ``pushes`` and ``pops`` of the priority queue; ``phase2``, the queue after the seeds
-        (``"none"``, ``"radix_components"`` or ``"array"``) and ``components``, how many
-        regions it ran (in parallel on several threads); ``image_reads``, ``"float32"`` where the kernel
-        read the image from a float32 copy (float32 holds every value, so the arithmetic is
-        the same) else ``"float64"``.
+        (``"none"``, ``"band_components"`` or ``"array"``) and ``components``, how many
+        regions it ran (in parallel on several threads); ``image_reads``, ``"float32"`` where
+        the kernel read the image from a float32 copy (float32 holds every value, so the
+        arithmetic is the same) else ``"float64"``.
     """
     labels_out, distances, info = _core.propagate(
         np.ascontiguousarray(image, dtype=np.float64),

@@ -47,5 +47,11 @@ def test_gpu_kernel_equals_cpu(gpu_path):
 def test_footprint_offsets():
     np.testing.assert_array_equal(footprint_offsets(np.ones((1, 1), bool)).shape, (0, 2))
     assert len(footprint_offsets(np.ones((3, 3), bool))) == 8
+    # every true element but the centre, nearest first (the test's early exit)
+    disk = np.add.outer(np.arange(-4, 5) ** 2, np.arange(-3, 4) ** 2) <= 10
+    offsets = footprint_offsets(disk)
+    assert len(offsets) == disk.sum() - 1 and len({tuple(o) for o in offsets}) == len(offsets)
+    assert disk[offsets[:, 0] + 4, offsets[:, 1] + 3].all()
+    assert (np.diff((offsets.astype(int) ** 2).sum(axis=1)) >= 0).all()
     with pytest.raises(ValueError, match="footprint"):
         footprint_offsets(np.ones((2, 3), bool))

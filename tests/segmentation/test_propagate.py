@@ -83,6 +83,21 @@ def test_synthetic_field_matches_centrosome():
         assert_same(image, field.nuclei, mask, weight)
 
 
+def test_costs_of_very_different_sizes_match_centrosome():
+    """The second phase's bands are a fraction of the median edge cost: a mostly flat image
+    with a few huge steps puts distances more than 4e18 bands out (one clamped band, ordered
+    by its heap alone), a few tiny steps put many pushes into the band being popped."""
+    rng = np.random.default_rng(12)
+    for trial in range(40):
+        shape = tuple(int(s) for s in rng.integers(8, 40, 2))
+        image = np.full(shape, 0.5)
+        steps = rng.random(shape) < 0.05
+        image[steps] += (1e18 if trial % 2 else 1e-9) * rng.random(int(steps.sum()))
+        labels = random_seeds(rng, shape, int(rng.integers(1, 6)))
+        for weight in (0.0, 0.05):
+            assert_same(image, labels, np.ones(shape, bool), weight)
+
+
 def test_image_dtypes_are_promoted_to_float64():
     rng = np.random.default_rng(1)
     labels = random_seeds(rng, (20, 20), 5)
@@ -119,7 +134,7 @@ def walled_mask(rng, shape):
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_second_phase_on_any_number_of_threads_matches_centrosome(n_threads):
-    """After the seeds, the C++ kernel switches from centrosome's array heap to radix heaps, one
+    """After the seeds, the C++ kernel switches from centrosome's array heap to band queues, one
     per connected region of the mask, run in parallel: exact for every thread count, with
     regions of very different sizes, stale entries and all weights (0 included)."""
     from pyhcs.segmentation._propagate_cpu import propagate_cpu
@@ -141,9 +156,9 @@ def test_second_phase_on_any_number_of_threads_matches_centrosome(n_threads):
                                       expected_distances.view(np.int64))
         queues.add(info["phase2"])
         reads.add(info["image_reads"])
-        if info["phase2"] == "radix_components":
+        if info["phase2"] == "band_components":
             assert info["components"] >= 1
-    assert {"none", "radix_components"} <= queues
+    assert {"none", "band_components"} <= queues
     assert reads == {"float32", "float64"}  # both copies of the image (values float32 holds)
 
 
@@ -156,7 +171,7 @@ def test_field_regions_on_two_threads_match_one_thread():
     mask = image > np.percentile(image, 50)
     one = propagate_cpu(image, field.nuclei, mask, 0.05, 1)
     two = propagate_cpu(image, field.nuclei, mask, 0.05, 2)
-    assert two[2]["phase2"] == "radix_components" and two[2]["components"] > 1
+    assert two[2]["phase2"] == "band_components" and two[2]["components"] > 1
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1].view(np.int64), two[1].view(np.int64))
     assert (one[2]["pushes"], one[2]["pops"]) == (two[2]["pushes"], two[2]["pops"])
