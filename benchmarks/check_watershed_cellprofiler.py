@@ -66,13 +66,13 @@ def field_cases(n_fields: int, size: int) -> dict[str, np.ndarray]:
     from pyhcs.datasets import synthetic_field
 
     captured = []
-    original = identify._watershed_cpu
+    original = identify._watershed
 
-    def capture(ns, surface, markers, mask, rule):
+    def capture(ns, surface, markers, mask, rule, components=None):
         captured.append((np.asarray(surface), np.asarray(markers), np.asarray(mask)))
-        return original(ns, surface, markers, mask, rule)
+        return original(ns, surface, markers, mask, rule, components)
 
-    identify._watershed_cpu = capture
+    identify._watershed = capture
     try:
         for seed in range(n_fields):
             field = synthetic_field((size, size), n_nuclei=size * size * 300 // 1024**2, seed=seed)
@@ -80,7 +80,7 @@ def field_cases(n_fields: int, size: int) -> dict[str, np.ndarray]:
                 identify.identify_primary(field.image[0], declump=method, watershed_method=method,
                                           size_range=(10, 40))
     finally:
-        identify._watershed_cpu = original
+        identify._watershed = original
     cases = {}
     for k, (surface, markers, mask) in enumerate(captured):
         name = f"field{k:02d}"

@@ -21,6 +21,7 @@ GPU_KERNEL_MODULES = (
     "pyhcs.features._hog_gpu",
     "pyhcs.features._zernike_gpu",
     "pyhcs.segmentation._propagate_gpu",
+    "pyhcs.segmentation._watershed_gpu",
     "pyhcs.features._geometry_gpu",
     "pyhcs.segmentation._maxima",
     "pyhcs.illumination._median_gpu",

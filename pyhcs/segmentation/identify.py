@@ -10,10 +10,10 @@ them: integer images are divided by their dtype's maximum (uint16 by 65535).
 
 One code path serves both devices: numpy in -> CPU (scipy.ndimage / scikit-image), cupy in ->
 GPU (cupyx.scipy.ndimage / cuCIM for thresholds, Gaussian smoothing, labelling, distance
-transforms, local maxima and the pixel work of hole filling; pyhcs's own GPU solver for
-propagation). Steps that no GPU library provides run on the CPU inside the GPU path, with a
-transfer each way: the seeded watershed (cuCIM has none) and the walk over the small graph of
-touching regions in hole filling.
+transforms, local maxima and the pixel work of hole filling; pyhcs's own GPU solvers for the
+seeded watershed and for propagation, each exact by a tie certificate, falling back to the CPU
+on host copies where a tie could go either way). Only small arrays leave the device: the walk
+over the small graph of touching regions in hole filling runs on the host.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from .. import _core, _numba_cache
-from .._backend import Namespace, namespace_for, to_numpy
+from .._backend import Namespace, namespace_for
 from .._validate import (
     check_image,
     check_int_pair,
@@ -89,9 +89,12 @@ WATERSHED_RULES = ("cellprofiler", "skimage")
 DEFAULT_SIZE_RANGE = (10, 40)  # CellProfiler's typical diameter, (min, max) pixels
 
 
-def _watershed_cpu(ns: Namespace, surface: Any, markers: Any, mask: Any, rule: str,
-                   components: tuple[Any, int] | None = None) -> Any:
-    """The seeded watershed, 8-connected, on the CPU for both devices.
+def _watershed(ns: Namespace, surface: Any, markers: Any, mask: Any, rule: str,
+               components: tuple[Any, int] | None = None) -> Any:
+    """The seeded watershed, 8-connected, on ``ns``'s device.
+
+    On a GPU, :func:`._watershed_gpu.watershed_gpu` (the same labels; a certified parallel
+    solver that falls back to the CPU flooding where ties could go either way). On the CPU:
 
     ``skimage.segmentation.watershed(surface, markers, connectivity=2, mask=mask)``, bit for
     bit, whatever scikit-image is installed, in either of its flooding rules: ``rule=
@@ -105,21 +108,26 @@ def _watershed_cpu(ns: Namespace, surface: Any, markers: Any, mask: Any, rule: s
     components and their count where the caller has them (labelled as
     :func:`label_components` labels them).
     """
-    mask = np.ascontiguousarray(to_numpy(mask), dtype=bool)
+    if ns.target != "cpu":
+        from ._watershed_gpu import watershed_gpu
+
+        labels, _ = watershed_gpu(ns, surface, markers, mask, 2, rule)
+        return labels
+    mask = np.ascontiguousarray(mask, dtype=bool)
     if components is None:
         components, count = label_components(mask, namespace_for(mask), connectivity=2)
     else:
-        components, count = np.ascontiguousarray(to_numpy(components[0]), np.int32), components[1]
+        components, count = np.ascontiguousarray(components[0], np.int32), components[1]
     labels, _ = _core.watershed_components(
-        np.ascontiguousarray(to_numpy(surface), dtype=np.float64),
-        np.ascontiguousarray(to_numpy(markers), dtype=np.int32),
+        np.ascontiguousarray(surface, dtype=np.float64),
+        np.ascontiguousarray(markers, dtype=np.int32),
         mask.view(np.uint8),
         2,
         rule == "skimage",
         components,
         count,
     )
-    return ns.asarray(labels)
+    return labels
 
 
 def _edge_labels(labels: Any, ns: Namespace) -> Any:
@@ -340,8 +348,8 @@ def _declump(
             distance = distance_transform(labeled > 0, ns)
         # CellProfiler's -distance - min(-distance), bit for bit, in two passes instead of three
         surface = distance.max() - distance
-    return _watershed_cpu(ns, surface, markers, labeled != 0, watershed_rule,
-                          components=(labeled, n_objects))
+    return _watershed(ns, surface, markers, labeled != 0, watershed_rule,
+                      components=(labeled, n_objects))
 
 
 def identify_primary(
@@ -480,8 +488,10 @@ def identify_primary(
     Differences from CellProfiler: local maxima are CellProfiler's (``is_local_maximum``:
     at least every pixel of the same object within the footprint, one kernel for all objects),
     but touching maxima become one marker by labelling where CellProfiler shrinks them to a
-    single point, so a plateau can flood slightly differently; adaptive thresholds, three-class Otsu, robust background and the log
-    transform are not offered. On the GPU the watershed runs on the CPU (cuCIM has none).
+    single point, so a plateau can flood slightly differently; adaptive thresholds,
+    three-class Otsu, robust background and the log transform are not offered. On the GPU the
+    watershed is pyhcs's certified parallel solver (the same labels; host copies only where
+    ties could go either way).
 
     Examples
     --------
@@ -686,7 +696,7 @@ def identify_secondary(
     -----
     CellProfiler relabels its outputs only when edge objects are discarded; its primary
     objects are always numbered 1..n, so the numbering here is the same for its inputs. On the
-    GPU the watershed methods run their watershed on the CPU.
+    GPU the watershed methods use pyhcs's certified parallel watershed (the same labels).
 
     Examples
     --------
@@ -747,7 +757,7 @@ def identify_secondary(
         else:
             surface = 1.0 - image
         region = (binary | (seeds > 0)) & mask
-        cells = _watershed_cpu(ns, surface, seeds, region, watershed_rule)
+        cells = _watershed(ns, surface, seeds, region, watershed_rule)
     cells = cells.astype(xp.int32)
 
     if fill_holes:

@@ -377,12 +377,22 @@ def test_match_objects():
 
 
 @pytest.mark.cudasim
-def test_gpu_path_identify_primary_equals_cpu(gpu_path):
+def test_gpu_path_identify_primary_equals_cpu(gpu_path, monkeypatch):
+    """Both declumping methods; shape declumping (CellProfiler's tie noise: distinct values)
+    floods on the device, checked with the CPU watershed routes patched to raise."""
+    from pyhcs import _core
+
     image = _field(128, 10, 3).image[0][:48, :48]
-    for kwargs in (dict(), dict(declump="shape", watershed_method="shape")):
-        np.testing.assert_array_equal(
-            gpu_path(identify_primary, image, **kwargs), identify_primary(image, **kwargs)
-        )
+    np.testing.assert_array_equal(gpu_path(identify_primary, image), identify_primary(image))
+    kwargs = dict(declump="shape", watershed_method="shape")
+    expected = identify_primary(image, **kwargs)
+
+    def host_route(*args, **kwargs):
+        raise AssertionError("the GPU path called the CPU watershed")
+
+    monkeypatch.setattr(_core, "watershed", host_route)
+    monkeypatch.setattr(_core, "watershed_components", host_route)
+    np.testing.assert_array_equal(gpu_path(identify_primary, image, **kwargs), expected)
 
 
 @pytest.mark.cudasim
