@@ -244,6 +244,17 @@ def to_numpy(array: Any) -> np.ndarray:
     return np.asarray(array)
 
 
+def kernel_array(ns: Namespace, array: Any) -> Any:
+    """What numba CUDA kernels take: the numpy array itself under the simulator, a numba view
+    of a cupy array on a GPU (made once, so that many launches do not each parse the array
+    interface)."""
+    if ns.xp is np:
+        return array
+    from numba import cuda
+
+    return cuda.as_cuda_array(array)
+
+
 def launch_config(n_items: int, threads_per_block: int = 256) -> tuple[int, int]:
     """``(blocks, threads_per_block)`` for a grid-stride kernel over ``n_items`` work items.
 

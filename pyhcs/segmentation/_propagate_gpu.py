@@ -100,7 +100,14 @@ from numba import cuda, float64, int32, njit, uint8
 
 from .. import _gpu_rounding as rounding
 from .. import _numba_cache
-from .._backend import Namespace, gpu_kernel, launch_config, simulator_enabled, to_numpy
+from .._backend import (
+    Namespace,
+    gpu_kernel,
+    kernel_array,
+    launch_config,
+    simulator_enabled,
+    to_numpy,
+)
 
 _numba_cache.register()
 
@@ -459,14 +466,6 @@ def fixed_point_cpu(image, labels, mask, weight):
 # -- launcher ------------------------------------------------------------------------------------
 
 
-def _kernel_array(ns: Namespace, array):
-    """What the kernels take: numpy under the simulator, a numba view of a cupy array on a GPU
-    (converted once, so the many launches do not each parse the array interface)."""
-    if ns.xp is np:
-        return array
-    return cuda.as_cuda_array(array)
-
-
 def propagate_gpu(ns: Namespace, image, labels, mask, weight, *, exact, certify=None):
     """centrosome's propagation by the tiled parallel solver.
 
@@ -513,11 +512,11 @@ def propagate_gpu(ns: Namespace, image, labels, mask, weight, *, exact, certify=
     active_b = xp.zeros(tiles, dtype=xp.int32)
     changed = xp.zeros(LAUNCHES_PER_CHECK, dtype=xp.int32)
     k_image, k_free, k_costs, k_changed = (
-        _kernel_array(ns, a) for a in (image, free, costs, changed)
+        kernel_array(ns, a) for a in (image, free, costs, changed)
     )
     states = ((dist_a, lab_a), (dist_b, lab_b))
-    views = [[_kernel_array(ns, a) for a in (dist_a, lab_a, active_a)],
-             [_kernel_array(ns, a) for a in (dist_b, lab_b, active_b)]]
+    views = [[kernel_array(ns, a) for a in (dist_a, lab_a, active_a)],
+             [kernel_array(ns, a) for a in (dist_b, lab_b, active_b)]]
 
     ww1, ww2 = _host_weights(weight)
     blocks, threads = launch_config(height * width)
@@ -548,8 +547,8 @@ def propagate_gpu(ns: Namespace, image, labels, mask, weight, *, exact, certify=
     if certify:
         flags = xp.zeros((height, width), dtype=xp.uint8)
         certificate_gpu[blocks, threads](
-            _kernel_array(ns, dist), _kernel_array(ns, lab), k_free, k_costs,
-            _kernel_array(ns, flags),
+            kernel_array(ns, dist), kernel_array(ns, lab), k_free, k_costs,
+            kernel_array(ns, flags),
         )
         info["flagged"] = int(xp.count_nonzero(flags))
         info["flags"] = flags

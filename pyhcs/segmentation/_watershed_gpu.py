@@ -56,7 +56,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from .._backend import Namespace, gpu_kernel, launch_config, to_numpy
+from .._backend import Namespace, gpu_kernel, kernel_array, launch_config, to_numpy
 
 __all__ = ["watershed_gpu", "fixed_point_cpu"]
 
@@ -161,13 +161,6 @@ def _certificate_gpu(pixels, level, labels, n_neighbours, flags):
             flags[r, c] = 1
 
 
-def _kernel_array(ns: Namespace, array):
-    """numpy under the simulator, a numba view of a cupy array on a GPU."""
-    if ns.xp is np:
-        return array
-    return cuda.as_cuda_array(array)
-
-
 def watershed_gpu(ns: Namespace, surface, markers, mask, connectivity: int = 2,
                   rule: str = "cellprofiler"):
     """``skimage.segmentation.watershed(surface, markers, connectivity, mask=mask)`` on the
@@ -214,8 +207,8 @@ def watershed_gpu(ns: Namespace, surface, markers, mask, connectivity: int = 2,
         return xp.where(seeded, markers, 0).astype(xp.int32), info
 
     n_neighbours = np.int32(8 if connectivity == 2 else 4)
-    k_pixels, k_level, k_labels = (_kernel_array(ns, a) for a in (pixels, level, labels))
-    k_ranks = _kernel_array(ns, ranks.ravel()[pixels])
+    k_pixels, k_level, k_labels = (kernel_array(ns, a) for a in (pixels, level, labels))
+    k_ranks = kernel_array(ns, ranks.ravel()[pixels])
     blocks, threads = launch_config(pixels.size)
     _until_fixed(ns, info, lambda changed, slot: _levels_gpu[blocks, threads](
         k_pixels, k_ranks, k_level, n_neighbours, changed, slot))
@@ -223,7 +216,7 @@ def watershed_gpu(ns: Namespace, surface, markers, mask, connectivity: int = 2,
         k_pixels, k_level, k_labels, n_neighbours, changed, slot))
     flags = xp.zeros((height, width), dtype=xp.uint8)
     _certificate_gpu[blocks, threads](k_pixels, k_level, k_labels, n_neighbours,
-                                      _kernel_array(ns, flags))
+                                      kernel_array(ns, flags))
     out = xp.where(level == UNREACHED, 0, labels).astype(xp.int32)
     info["flagged"] = int(xp.count_nonzero(flags))
     if info["flagged"]:
@@ -263,7 +256,7 @@ def _until_fixed(ns: Namespace, info: dict, launch) -> None:
     """Launches ``launch(changed, slot)`` until one changes nothing (a monotone relaxation
     over at most ``info["pixels"]`` pixels reaches its fixed point in fewer launches)."""
     changed = ns.xp.zeros(LAUNCHES_PER_CHECK, dtype=ns.xp.int32)
-    k_changed = _kernel_array(ns, changed)
+    k_changed = kernel_array(ns, changed)
     max_launches = info["launches"] + 2 * info["pixels"] + 16
     while True:
         changed[...] = 0
