@@ -301,6 +301,23 @@ def _tie_noise(shape: tuple[int, ...]) -> np.ndarray:
     return noise
 
 
+@functools.lru_cache(maxsize=2)
+def _tie_noise_on_gpu(shape: tuple[int, ...], device: int) -> Any:
+    """:func:`_tie_noise` copied to GPU ``device`` once per shape, not once per field."""
+    import cupy
+
+    with cupy.cuda.Device(device):
+        return cupy.asarray(_tie_noise(shape))
+
+
+def _tie_noise_like(labels: Any, ns: Namespace) -> Any:
+    """CellProfiler's tie noise for an image of ``labels``' shape, on ``ns``'s device."""
+    shape = tuple(labels.shape)
+    if ns.xp is np:
+        return _tie_noise(shape)
+    return _tie_noise_on_gpu(shape, int(labels.device.id))
+
+
 def _declump(
     image, labeled, n_objects, mask, ns, *, declump, watershed_method, size_range, filter_size,
     automatic_suppression, maxima_suppression_size, low_res_maxima, fill_holes, watershed_rule,
@@ -332,7 +349,7 @@ def _declump(
             foreground = labeled > 0
         distance = distance_transform(foreground, ns)
         # CellProfiler breaks ties with a little noise from numpy's seed 0
-        distance = distance + xp.asarray(_tie_noise(tuple(labeled.shape)))
+        distance = distance + _tie_noise_like(labeled, ns)
         maxima = _maxima(distance, labeled, footprint, factor, ns)
 
     markers, _ = label_components(maxima, ns, connectivity=2)
