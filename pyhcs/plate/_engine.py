@@ -313,9 +313,10 @@ class _Schemas:
         import pyarrow as pa
 
         self.plate = plate
-        # an empty field on the run's device: its tables have every column and no row
-        blank = ns.asarray(np.zeros((len(plate.channels), 64, 64), plate.dtype))
-        unit = {name: ns.asarray(np.ones((64, 64), np.float32))
+        # an empty field on the run's device: its tables have every column and no row (small:
+        # a constant image is one foreground object to declump before it leaves by the border)
+        blank = ns.asarray(np.zeros((len(plate.channels), 16, 16), plate.dtype))
+        unit = {name: ns.asarray(np.ones((16, 16), np.float32))
                 for name in pipeline.illumination.channels}
         empty = process_field(blank, pipeline, channels=plate.channels, illumination=unit)
         cells = empty.single_cell()

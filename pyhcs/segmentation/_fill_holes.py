@@ -286,6 +286,8 @@ def fill_labeled_holes(labels, ns: Namespace, mask=None, max_hole_area: float | 
     if ns.target == "cpu" and labels.ndim == 2 and labels.size:
         return _fill_holes_cpu(labels, mask, max_hole_area)
     xp, ndi = ns.xp, ns.ndimage
+    if labels.dtype == xp.bool_ and mask is None and labels.ndim == 2 and labels.size:
+        return _fill_binary_holes(labels, ns, max_hole_area)
     dtype = labels.dtype
     values = labels.astype(xp.int64)
     background = values == 0
@@ -313,6 +315,26 @@ def fill_labeled_holes(labels, ns: Namespace, mask=None, max_hole_area: float | 
     else:
         filled = lookup[values]
     return filled.astype(dtype)
+
+
+def _fill_binary_holes(foreground, ns: Namespace, max_hole_area: float | None):
+    """The graph-free form for a boolean image without mask (see :func:`_fill_holes_cpu`), on
+    the array's device: every 4-connected background component that touches no image edge
+    (and, with ``max_hole_area``, has fewer pixels) is filled. Nothing but the component count
+    leaves the device."""
+    xp, ndi = ns.xp, ns.ndimage
+    blabels, count = ndi.label(~foreground, structure=_FOUR_CONNECTED)
+    count = int(count)
+    if count == 0:
+        return foreground.copy()
+    if max_hole_area is None:
+        fill = xp.ones(count + 1, xp.bool_)
+    else:
+        fill = xp.bincount(blabels.ravel(), minlength=count + 1) < max_hole_area
+    fill[0] = False
+    for edge in (blabels[0, :], blabels[-1, :], blabels[:, 0], blabels[:, -1]):
+        fill[edge] = False
+    return foreground | fill[blabels]
 
 
 @njit(cache=True)

@@ -516,7 +516,7 @@ def test_gpu_engine_equals_cpu_engine(tmp_path):
     from pyhcs._backend import _simulate_gpu
 
     pd = _pd()
-    synth = synthetic_plate(tmp_path / "plate", n_wells=1, n_fields=1, shape=(64, 64),
+    synth = synthetic_plate(tmp_path / "plate", n_wells=1, n_fields=1, shape=(44, 44),
                             n_nuclei=3, seed=3, format="tiff")
     plate = open_plate(synth.source)
     # small settings: the simulator runs every GPU thread in Python (the GPU propagation has

@@ -188,6 +188,33 @@ def test_fill_labeled_holes_array_path_equals_cpu_kernels():
             np.testing.assert_array_equal(got, expected, err_msg=f"case {t} {kwargs}")
 
 
+def test_fill_labeled_holes_boolean_array_path_stays_on_the_device(monkeypatch):
+    """A boolean image without mask (identify_primary's thresholded foreground) is filled on
+    the array's device without the region graph's host walk, as centrosome fills it."""
+    from pyhcs._backend import Namespace
+    from pyhcs.segmentation import _fill_holes
+
+    cpmorphology = require_reference("centrosome.cpmorphology")
+
+    def host_walk(*args, **kwargs):
+        raise AssertionError("the boolean path walked the region graph on the host")
+
+    monkeypatch.setattr(_fill_holes, "_hole_lookup", host_walk)
+    array_ns = Namespace(np, "cuda", simulated=True)
+    rng = np.random.default_rng(6)
+    for t in range(60):
+        shape = tuple(int(s) for s in rng.integers(1, 40, 2))
+        foreground = rng.random(shape) > rng.uniform(0.2, 0.8)
+        if t % 10 == 0:
+            foreground[:] = t % 20 == 0  # all foreground, or none
+        got = fill_labeled_holes(foreground, array_ns)
+        assert got.dtype == np.bool_
+        np.testing.assert_array_equal(got, cpmorphology.fill_labeled_holes(foreground))
+        limited = fill_labeled_holes(foreground, array_ns, max_hole_area=4)
+        np.testing.assert_array_equal(
+            limited, cpmorphology.fill_labeled_holes(foreground, size_fn=lambda s, fg: s < 4))
+
+
 def test_fill_labeled_holes_nested_objects():
     """An object in a hole of another merges into it, as centrosome does."""
     ns = _cpu_namespace()
@@ -382,10 +409,21 @@ def test_gpu_path_identify_primary_equals_cpu(gpu_path, monkeypatch):
     floods on the device, checked with the CPU watershed routes patched to raise."""
     from pyhcs import _core
 
-    image = _field(128, 10, 3).image[0][:48, :48]
-    np.testing.assert_array_equal(gpu_path(identify_primary, image), identify_primary(image))
-    kwargs = dict(declump="shape", watershed_method="shape")
+    # three touching blobs, one foreground component too large for the size range: only the
+    # declumping makes objects (small, because each simulated GPU thread runs in Python)
+    yy, xx = np.mgrid[:28, :40]
+    image = np.zeros((28, 40))
+    for (cy, cx), peak in [((13, 11), 1.0), ((14, 21), 0.8), ((12, 31), 0.9)]:
+        image += peak * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 3.2**2))
+    image = np.clip(0.6 * image + 0.05 + 0.01 * np.random.default_rng(0).random(image.shape), 0, 1)
+    settings = dict(size_range=(5, 20), exclude_border=False)
+    assert identify_primary(image, declump="none", **settings).max() == 0
+    expected = identify_primary(image, **settings)
+    assert expected.max() == 3
+    np.testing.assert_array_equal(gpu_path(identify_primary, image, **settings), expected)
+    kwargs = dict(declump="shape", watershed_method="shape", **settings)
     expected = identify_primary(image, **kwargs)
+    assert expected.max() == 3
 
     def host_route(*args, **kwargs):
         raise AssertionError("the GPU path called the CPU watershed")
