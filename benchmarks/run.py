@@ -21,6 +21,7 @@ FAMILIES = {
     "regionprops": "bench_regionprops",
     "size_shape": "bench_size_shape",
     "intensity": "bench_intensity",
+    "granularity": "bench_granularity",
     "neighbors": "bench_neighbors",
     "geometry": "bench_geometry",
     "texture": "bench_texture",

@@ -28,6 +28,7 @@ GPU_KERNEL_MODULES = (
     "pyhcs.features._shape_gpu",
     "pyhcs.features._intensity_gpu",
     "pyhcs.features._neighbors_gpu",
+    "pyhcs.features._granularity_gpu",
 )
 
 

@@ -5,6 +5,7 @@ numpy in -> CPU kernels, numpy out; cupy in -> GPU kernels, cupy out.
 
 from ._objects import ObjectIndex
 from .geometry import convex_hull, minimum_enclosing_circle
+from .granularity import GranularityArrays, GranularitySpectrum, granularity, granularity_spectrum
 from .hog import hog, hog_feature_size, hog_objects, hog_objects_array
 from .intensity import INTENSITY_FEATURES, IntensityArrays, intensity, intensity_array
 from .neighbors import NeighborsArrays, neighbors, neighbors_array
@@ -34,4 +35,5 @@ __all__ = [
     "size_shape", "size_shape_array", "location", "SIZE_SHAPE_FEATURES", "ADVANCED_FEATURES",
     "intensity", "intensity_array", "IntensityArrays", "INTENSITY_FEATURES",
     "neighbors", "neighbors_array", "NeighborsArrays",
+    "granularity", "granularity_spectrum", "GranularitySpectrum", "GranularityArrays",
 ]
