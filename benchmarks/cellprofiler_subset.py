@@ -3,9 +3,10 @@
 This is the reference pipeline of ``/work/shared/tools/cellprofiler/build_pipeline.py`` cut
 down to the measurements pyhcs's plate engine computes: segmentation (Nuclei -> Cells ->
 Cytoplasm), MeasureObjectSizeShape (Zernike moments, no advanced features),
-MeasureObjectIntensity and MeasureTexture (scale 3, 256 grey levels, image and object
-texture). MeasureGranularity, MeasureObjectIntensityDistribution, MeasureColocalization,
-MeasureObjectNeighbors and MeasureImageQuality are left out. The input modules, the
+MeasureObjectIntensity, MeasureTexture (scale 3, 256 grey levels, image and object
+texture) and MeasureGranularity (subsampling 0.25 and 0.25, radius 10, 16 steps, images and
+objects). MeasureObjectIntensityDistribution, MeasureColocalization, MeasureObjectNeighbors
+and MeasureImageQuality are left out. The input modules, the
 segmentation settings, the label-image export (``labels/<field>_DNA_<Objects>_labels.tiff``)
 and ExportToSpreadsheet (``Image.csv``, ``Nuclei.csv``, ``Cells.csv``, ``Cytoplasm.csv``,
 ``Experiment.csv``) are those of the full reference pipeline, setting for setting.
@@ -130,7 +131,8 @@ def _segmentation(b):
 
 
 def _measurements(b):
-    """Size/shape (with Zernike), intensity, texture (scale 3, 256 levels, images and objects)."""
+    """Size/shape (with Zernike), intensity, texture (scale 3, 256 levels, images and objects),
+    granularity (CellProfiler's defaults, images and objects)."""
     shape = b.add("MeasureObjectSizeShape")
     shape.objects_list.value = ", ".join(OBJECTS)
     shape.calculate_zernikes.value = True
@@ -149,6 +151,15 @@ def _measurements(b):
         texture.add_scale()
     texture.scale_groups[0].scale.value = 3
     del texture.scale_groups[1:]
+
+    granularity = b.add("MeasureGranularity")
+    granularity.images_list.value = ", ".join(CHANNELS)
+    granularity.wants_objects.value = True
+    granularity.objects_list.value = ", ".join(OBJECTS)
+    granularity.subsample_size.value = 0.25
+    granularity.image_sample_size.value = 0.25
+    granularity.element_size.value = 10
+    granularity.granular_spectrum_length.value = 16
 
 
 def _label_images(b):

@@ -7,7 +7,8 @@ CellProfiler is the final judge of every column pyhcs names after it. For each f
    CellProfiler's saved Nuclei / Cells / Cytoplasm label images, measures those labels with
    :func:`pyhcs.plate.measure_objects`, and compares every column pyhcs produces with the
    CellProfiler column of the same name, per compartment, object by object (joined on
-   ``ObjectNumber``), and the image-level columns (whole-image texture) with ``Image.csv``;
+   ``ObjectNumber``), and the image-level columns (whole-image texture and granularity)
+   with ``Image.csv``;
 2. runs the whole :func:`pyhcs.plate.process_field` (segmentation included) on the same images
    and compares ``Count_Nuclei`` / ``Count_Cells``, ``Threshold_FinalThreshold_Nuclei`` /
    ``_Cells`` with ``Image.csv``, and the label images pixel by pixel.
@@ -46,11 +47,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 COMPARTMENTS = ("Nuclei", "Cells", "Cytoplasm")
 CHANNELS = ("DNA", "Actin")
 FAMILY_ORDER = ("AreaShape basic", "Zernike", "Intensity", "Location", "Neighbors", "Texture",
-                "Links", "Image texture", "Other")
+                "Granularity", "Links", "Image texture", "Image granularity", "Other")
 
 
 def family_of(column: str, compartment: str) -> str:
     if compartment == "Image":
+        if column.startswith("Granularity_"):
+            return "Image granularity"
         return "Image texture" if column.startswith("Texture_") else "Other"
     if column.startswith("AreaShape_Zernike_"):
         return "Zernike"
@@ -64,6 +67,8 @@ def family_of(column: str, compartment: str) -> str:
         return "Neighbors"
     if column.startswith("Texture_"):
         return "Texture"
+    if column.startswith("Granularity_"):
+        return "Granularity"
     if column.startswith(("Number_", "Parent_", "Children_")):
         return "Links"
     return "Other"

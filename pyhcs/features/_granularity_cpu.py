@@ -39,6 +39,8 @@ _shared = math_.compile_with(njit(error_model="numpy", inline="always"), _mul, _
 _bilinear = _shared.bilinear
 _morph_pixel = _shared.morph_pixel
 _cross_erosion = _shared.cross_erosion
+_leaf_sum = _shared.leaf_sum
+_combine_leaves = _shared.combine_leaves
 _object_spectrum = _shared.object_spectrum
 
 
@@ -195,3 +197,14 @@ def object_spectrum_cpu(targets, offsets, pixels, width, original, mask, row_y0,
         sums = np.empty(n_steps, np.float64)
         _object_spectrum(row, targets[row], offsets, pixels, width, original, mask, row_y0,
                          row_ty, col_x0, col_tx, stack, round32, sums, out)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def pairwise_sums_cpu(values, starts, lengths, program, leaves, stack, out):  # pragma: no cover
+    """``out[row]`` = numpy's sum of ``values[row]`` by the plan ``starts`` / ``lengths`` /
+    ``program`` (leaves, then :func:`._granularity_math.combine_leaves`), in the values'
+    precision; parallel over rows."""
+    for row in prange(values.shape[0]):
+        for leaf in range(starts.shape[0]):
+            leaves[row, leaf] = _leaf_sum(values[row], starts[leaf], lengths[leaf])
+        out[row] = _combine_leaves(leaves[row], program, stack[row])

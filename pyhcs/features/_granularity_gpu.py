@@ -7,8 +7,9 @@ along its row forwards and backwards, then one thread per (step, column) along i
 until a pass changes nothing. Each sweep only raises a pixel to a neighbour's value clamped
 by the mask, so the fixed point is the reconstruction, which is unique: the same bits as the
 CPU's queue algorithm. Objects are summed one thread each, in raster order, as on the CPU.
-The image-level means follow numpy's pairwise summation: its leaves (at most 128 values) are
-summed in parallel, then one thread combines them in numpy's recursion order.
+The image-level means follow numpy's summation (see
+:func:`pyhcs.features.granularity._pairwise_plan`): its leaves (at most 128 values) are summed
+in parallel, then one thread per row combines them in numpy's order.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ _shared = math_.compile_with(cuda.jit(device=True), _gpu_rounding.mul, _gpu_roun
 _bilinear = _shared.bilinear
 _morph_pixel = _shared.morph_pixel
 _cross_erosion = _shared.cross_erosion
+_leaf_sum = _shared.leaf_sum
+_combine_leaves = _shared.combine_leaves
 _object_spectrum = _shared.object_spectrum
 
 _FLOATS = ("float32", "float64")
@@ -165,61 +168,18 @@ def object_spectrum_gpu(targets, offsets, pixels, width, original, mask, row_y0,
 
 @gpu_kernel(*(f"void({t}[:, ::1], int64[::1], int64[::1], {t}[:, ::1])" for t in _FLOATS))
 def leaf_sums_gpu(values, starts, lengths, out):
-    """numpy's pairwise-sum leaves (``lengths[k] <= 128``) of every row of ``values``, in
-    the values' precision: fewer than 8 values sequentially from 0, else 8 interleaved
-    accumulators folded ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))`` and the rest
-    added in order. One thread per (row, leaf)."""
+    """``out[row, k]`` = :func:`._granularity_math.leaf_sum` of leaf ``k`` of every row of
+    ``values``; one thread per (row, leaf)."""
     n_leaves = starts.shape[0]
     for k in range(cuda.grid(1), values.shape[0] * n_leaves, cuda.gridsize(1)):
         row = k // n_leaves
         leaf = k - row * n_leaves
-        s = starts[leaf]
-        m = lengths[leaf]
-        v = values[row]
-        if m < 8:
-            total = v[s] - v[s]  # a zero of the values' type
-            for q in range(m):
-                total += v[s + q]
-        else:
-            r0 = v[s]
-            r1 = v[s + 1]
-            r2 = v[s + 2]
-            r3 = v[s + 3]
-            r4 = v[s + 4]
-            r5 = v[s + 5]
-            r6 = v[s + 6]
-            r7 = v[s + 7]
-            q = 8
-            while q < m - (m % 8):
-                r0 += v[s + q]
-                r1 += v[s + q + 1]
-                r2 += v[s + q + 2]
-                r3 += v[s + q + 3]
-                r4 += v[s + q + 4]
-                r5 += v[s + q + 5]
-                r6 += v[s + q + 6]
-                r7 += v[s + q + 7]
-                q += 8
-            total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-            while q < m:
-                total += v[s + q]
-                q += 1
-        out[row, leaf] = total
+        out[row, leaf] = _leaf_sum(values[row], starts[leaf], lengths[leaf])
 
 
 @gpu_kernel(*(f"void({t}[:, ::1], int64[::1], {t}[:, ::1], {t}[::1])" for t in _FLOATS))
 def combine_leaves_gpu(leaves, program, stack, out):
-    """``out[row]`` = the pairwise combination of ``leaves[row]`` by ``program`` (a postfix
-    program: ``k >= 0`` pushes leaf ``k``, ``-1`` replaces the top two by their sum, left
-    first); one thread per row, ``stack`` its value stack."""
+    """``out[row]`` = :func:`._granularity_math.combine_leaves` of ``leaves[row]``; one thread
+    per row, ``stack[row]`` its scratch."""
     for row in range(cuda.grid(1), leaves.shape[0], cuda.gridsize(1)):
-        top = 0
-        for step in range(program.shape[0]):
-            op = program[step]
-            if op >= 0:
-                stack[row, top] = leaves[row, op]
-                top += 1
-            else:
-                stack[row, top - 2] = stack[row, top - 2] + stack[row, top - 1]
-                top -= 1
-        out[row] = stack[row, 0]
+        out[row] = _combine_leaves(leaves[row], program, stack[row])

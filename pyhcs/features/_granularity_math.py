@@ -179,6 +179,59 @@ def object_spectrum(row, slot, offsets, pixels, width, original, mask, row_y0, r
         previous = current
 
 
+def leaf_sum(values, start, length):
+    """numpy's pairwise sum of ``values[start:start + length]`` (``length <= 128``) in the
+    values' precision: fewer than 8 values sequentially from 0, else 8 interleaved
+    accumulators folded ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))`` and the rest
+    added in order."""
+    s = start
+    m = length
+    if m < 8:
+        total = values[s] - values[s]  # a zero of the values' type
+        for q in range(m):
+            total += values[s + q]
+        return total
+    r0 = values[s]
+    r1 = values[s + 1]
+    r2 = values[s + 2]
+    r3 = values[s + 3]
+    r4 = values[s + 4]
+    r5 = values[s + 5]
+    r6 = values[s + 6]
+    r7 = values[s + 7]
+    q = 8
+    while q < m - (m % 8):
+        r0 += values[s + q]
+        r1 += values[s + q + 1]
+        r2 += values[s + q + 2]
+        r3 += values[s + q + 3]
+        r4 += values[s + q + 4]
+        r5 += values[s + q + 5]
+        r6 += values[s + q + 6]
+        r7 += values[s + q + 7]
+        q += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while q < m:
+        total += values[s + q]
+        q += 1
+    return total
+
+
+def combine_leaves(leaves, program, stack):
+    """The sum of ``leaves`` in the order of the postfix ``program`` (``k >= 0`` pushes leaf
+    ``k``, ``-1`` replaces the top two by their sum, left first); ``stack`` is scratch."""
+    top = 0
+    for step in range(program.shape[0]):
+        op = program[step]
+        if op >= 0:
+            stack[top] = leaves[op]
+            top += 1
+        else:
+            stack[top - 2] = stack[top - 2] + stack[top - 1]
+            top -= 1
+    return stack[0]
+
+
 def _plain_to_float32(value):
     import numpy as np
 
@@ -187,7 +240,8 @@ def _plain_to_float32(value):
 
 _to_float32 = _plain_to_float32
 
-_SHARED = ("reflect_index", "bilinear", "morph_pixel", "cross_erosion", "object_spectrum")
+_SHARED = ("reflect_index", "bilinear", "morph_pixel", "cross_erosion", "object_spectrum",
+           "leaf_sum", "combine_leaves")
 
 
 def compile_with(decorator, mul, add, to_float32):

@@ -26,6 +26,7 @@ __all__ = ["REFERENCES", "GranularityArrays", "GranularitySpectrum", "granularit
 REFERENCES = ("cellprofiler", "cp_measure")
 
 _PW_BLOCK = 128  # numpy's pairwise-summation leaf size
+_NUMPY_BUFFER = 8192  # numpy 1.x's reduction buffer
 
 
 class GranularityArrays(NamedTuple):
@@ -78,12 +79,15 @@ def _restore_tables(n_out: int, factor: float, n_grid: int) -> tuple[np.ndarray,
 
 @lru_cache(maxsize=32)
 def _pairwise_plan(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """numpy's pairwise summation of ``n`` values as leaves and a postfix program.
+    """numpy 1.26's sum of ``n`` contiguous values (CellProfiler 5's numpy) as leaves and a
+    postfix program.
 
-    numpy sums at most 128 values directly and splits a longer run at half its length rounded
-    down to a multiple of 8. Returns the leaves' starts and lengths (in order) and the program
-    of :func:`._granularity_gpu.combine_leaves_gpu`: ``k >= 0`` pushes leaf ``k``, ``-1`` adds
-    the top two.
+    numpy 1.x reduces in buffers of :data:`_NUMPY_BUFFER` values, adding the buffers' sums in
+    order; within a buffer it sums at most 128 values directly and splits a longer run at half
+    its length rounded down to a multiple of 8 (numpy 2 has no buffers here: the two agree up
+    to 8192 values). Returns the leaves' starts and lengths (in order) and the program of
+    :func:`._granularity_math.combine_leaves`: ``k >= 0`` pushes leaf ``k``, ``-1`` adds the
+    top two.
     """
     starts: list[int] = []
     lengths: list[int] = []
@@ -101,37 +105,42 @@ def _pairwise_plan(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         visit(start + half, length - half)
         program.append(-1)
 
-    visit(0, n)
+    for chunk in range(0, max(n, 1), _NUMPY_BUFFER):
+        visit(chunk, min(_NUMPY_BUFFER, n - chunk))
+        if chunk:
+            program.append(-1)
     return (np.asarray(starts, np.int64), np.asarray(lengths, np.int64),
             np.asarray(program, np.int64))
 
 
 def _row_means(values: Any, ns: Namespace) -> list:
-    """numpy's ``row.mean()`` of every row of the C-contiguous (rows, n) array ``values``, in
-    its dtype (pairwise sum, then one division), as numpy scalars on the host."""
+    """numpy 1.26's ``row.mean()`` of every row of the C-contiguous (rows, n) array
+    ``values``, in its dtype (:func:`_pairwise_plan`'s sum, then one division), as numpy
+    scalars on the host; the sums are computed on the array's device."""
     dtype = np.dtype(values.dtype)
-    n = int(values.shape[1])
+    rows, n = (int(s) for s in values.shape)
     if n == 0:
-        return [dtype.type(np.nan)] * int(values.shape[0])
-    if ns.target == "cpu":
-        return [row.mean() for row in values]
-    from ._granularity_gpu import combine_leaves_gpu, leaf_sums_gpu
-
+        return [dtype.type(np.nan)] * rows
     xp = ns.xp
-    starts, lengths, program = _pairwise_plan(n)
-    rows = int(values.shape[0])
-    leaves = xp.empty((rows, starts.size), values.dtype)
-    blocks, threads = launch_config(rows * starts.size)
-    leaf_sums_gpu[blocks, threads](kernel_array(ns, values), kernel_array(ns, xp.asarray(starts)),
-                                   kernel_array(ns, xp.asarray(lengths)), kernel_array(ns, leaves))
-    depth = 2 + int(math.ceil(math.log2(max(starts.size, 1)))) + 1
-    stack = xp.empty((rows, depth), values.dtype)
-    sums = xp.empty(rows, values.dtype)
-    blocks, threads = launch_config(rows)
-    combine_leaves_gpu[blocks, threads](kernel_array(ns, leaves),
-                                        kernel_array(ns, xp.asarray(program)),
-                                        kernel_array(ns, stack), kernel_array(ns, sums))
-    return [dtype.type(s / n) for s in to_numpy(sums).astype(dtype)]
+    starts, lengths, program = (xp.asarray(a) for a in _pairwise_plan(n))
+    depth = int(math.ceil(math.log2(max(int(starts.shape[0]), 2)))) + 2
+    leaves = xp.empty((rows, int(starts.shape[0])), dtype)
+    stack = xp.empty((rows, depth), dtype)
+    sums = xp.empty(rows, dtype)
+    if ns.target == "cpu":
+        from ._granularity_cpu import pairwise_sums_cpu
+
+        pairwise_sums_cpu(values, starts, lengths, program, leaves, stack, sums)
+    else:
+        from ._granularity_gpu import combine_leaves_gpu, leaf_sums_gpu
+
+        views = [kernel_array(ns, a) for a in (values, starts, lengths, program, leaves, stack,
+                                               sums)]
+        blocks, threads = launch_config(rows * int(starts.shape[0]))
+        leaf_sums_gpu[blocks, threads](views[0], views[1], views[2], views[4])
+        blocks, threads = launch_config(rows)
+        combine_leaves_gpu[blocks, threads](views[4], views[3], views[5], views[6])
+    return [dtype.type(float(s) / n) for s in to_numpy(sums)]
 
 
 class _Plan(NamedTuple):
@@ -351,9 +360,11 @@ def granularity_spectrum(
     4. :math:`E_0 = T`, :math:`E_g` = the masked erosion of :math:`E_{g-1}` by the 4-neighbour
        cross, :math:`R_g` = the grey reconstruction by dilation of :math:`E_g` under
        :math:`T` (4-connected).
-    5. Per image: :math:`\bar T` and :math:`\bar R_g`, numpy's means (pairwise sums) in the
-       dtype over the mask, and ``Granularity_g`` :math:`= (\bar R_{g-1} - \bar R_g) \cdot 100
-       / \max(\bar T, \epsilon)` in the dtype (:math:`\bar R_0 = \bar T`).
+    5. Per image: :math:`\bar T` and :math:`\bar R_g`, the means over the mask in the dtype as
+       CellProfiler 5's numpy (1.26) takes them (pairwise sums within buffers of 8192 values,
+       the buffers added in order), and ``Granularity_g`` :math:`= (\bar R_{g-1} - \bar R_g)
+       \cdot 100 / \max(\bar T, \epsilon)`, the difference in the dtype, the rest in float64
+       (:math:`\bar R_0 = \bar T`).
 
     A subsampled grid with fewer than 2 rows or columns has no spectrum: every value is NaN
     (cp_measure's rule; CellProfiler's is undefined there). The background's reflection is a

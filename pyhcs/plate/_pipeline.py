@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import textwrap
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -223,6 +224,20 @@ class TextureSettings:
 
 
 @dataclass(frozen=True)
+class GranularitySettings:
+    objects: tuple[str, ...] = _setting(COMPARTMENTS, "compartments measured "
+                                        "(MeasureGranularity); [] measures only the image")
+    images: tuple[str, ...] = _setting((), "channels measured; [] = every channel")
+    subsample: float = _setting(0.25, "subsampling factor of the measurement")
+    background_subsample: float = _setting(0.25, "further subsampling for the background")
+    radius: int = _setting(10, "radius of the disk whose opening is the background, in "
+                           "subsampled pixels")
+    spectrum: int = _setting(16, "steps of the granular spectrum (Granularity_1..n)")
+    image_granularity: bool = _setting(True, "also the whole-image spectrum (Image table); "
+                                       "false with objects [] switches the module off")
+
+
+@dataclass(frozen=True)
 class HOGSettings:
     objects: tuple[str, ...] = _setting((), "compartments measured (a crop centred on every "
                                         "object); [] switches HOG off")
@@ -240,6 +255,7 @@ class MeasureSettings:
     Intensity: IntensitySettings = _section(IntensitySettings, "MeasureObjectIntensity")
     Neighbors: NeighborsSettings = _section(NeighborsSettings, "MeasureObjectNeighbors")
     Texture: TextureSettings = _section(TextureSettings, "MeasureTexture")
+    Granularity: GranularitySettings = _section(GranularitySettings, "MeasureGranularity")
     HOG: HOGSettings = _section(HOGSettings, "histograms of oriented gradients (not a "
                                 "CellProfiler module)")
 
@@ -479,6 +495,18 @@ def _validate(pipeline: Pipeline) -> None:
     _check(all(isinstance(s, int) and not isinstance(s, bool) and s >= 1
                for s in texture.scales), "measure.Texture.scales",
            f"must be integers >= 1, got {list(texture.scales)}")
+    granularity = pipeline.measure.Granularity
+    for key in ("subsample", "background_subsample"):
+        value = getattr(granularity, key)
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool)
+               and math.isfinite(value) and value > 0, f"measure.Granularity.{key}",
+               f"must be a number > 0, got {value!r}")
+    _check(isinstance(granularity.radius, int) and not isinstance(granularity.radius, bool)
+           and 0 <= granularity.radius <= 1000, "measure.Granularity.radius",
+           f"must be an integer 0..1000, got {granularity.radius!r}")
+    _check(isinstance(granularity.spectrum, int) and not isinstance(granularity.spectrum, bool)
+           and 1 <= granularity.spectrum <= 1000, "measure.Granularity.spectrum",
+           f"must be an integer 1..1000, got {granularity.spectrum!r}")
     hog = pipeline.measure.HOG
     for key in ("crop", "orientations", "pixels_per_cell", "cells_per_block"):
         _check(getattr(hog, key) >= 1, f"measure.HOG.{key}", "must be >= 1")

@@ -328,8 +328,9 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
     """The measurements of ``pipeline.measure`` on float32 intensities and aligned labels."""
     import pandas as pd
 
-    from ..features import (ObjectIndex, haralick, hog_objects, intensity_array,
-                            neighbors_array, regionprops_table, size_shape_array, zernike)
+    from ..features import (ObjectIndex, granularity_spectrum, haralick, hog_objects,
+                            intensity_array, neighbors_array, regionprops_table,
+                            size_shape_array, zernike)
 
     names = list(intensity)
     measure = pipeline.measure
@@ -337,6 +338,8 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
                                             "measure.Intensity.images")
     texture_channels = _measured_channels(measure.Texture.images, names,
                                           "measure.Texture.images")
+    granularity_channels = _measured_channels(measure.Granularity.images, names,
+                                              "measure.Granularity.images")
     hog_channels = _measured_channels(measure.HOG.images, names, "measure.HOG.images")
     nuclei = labels["Nuclei"]
     if n is None:
@@ -409,6 +412,23 @@ def _measure(intensity: dict[str, Any], labels: dict[str, Any], pipeline: Pipeli
                                  image_name=channel, on_empty="zero")
                 image_measurements.update({k: float(whole[k].iloc[0]) for k in whole.columns})
     clock.lap("MeasureTexture")
+
+    granularity = measure.Granularity
+    if granularity.objects or granularity.image_granularity:
+        for channel in granularity_channels:
+            # one spectrum per channel, measured on every compartment (as CellProfiler does)
+            spectrum = granularity_spectrum(
+                intensity[channel], subsample=granularity.subsample,
+                background_subsample=granularity.background_subsample,
+                radius=granularity.radius, spectrum=granularity.spectrum)
+            for compartment in granularity.objects:
+                found = spectrum.objects(objects[compartment], index=index)
+                columns[compartment].update(
+                    {f"{k}_{channel}": to_numpy(v) for k, v in found.features.items()})
+            if granularity.image_granularity:
+                image_measurements.update(
+                    {f"{k}_{channel}": v for k, v in spectrum.image_features.items()})
+        clock.lap("MeasureGranularity")
 
     hog = measure.HOG
     for compartment in hog.objects:

@@ -87,8 +87,8 @@ def cellprofiler_recipe(image, labels, mask, s=0.25, b=0.25, radius=10, spectrum
     """CellProfiler 5's MeasureGranularity (cellprofiler_library 5.0.0.dev784) written out
     with the scipy and scikit-image calls it makes, in their order and dtypes. The float
     subsampled shape, the background grid taken from the subsampled array's own shape, and
-    numpy 1.26's promotion of a float32 scalar times a Python int to float64 are
-    CellProfiler's."""
+    numpy 1.26's buffered means and promotion of a float32 scalar times a Python int to
+    float64 are CellProfiler's."""
     def downsample(pixels, pixel_mask, factor):
         new_shape = np.array(pixels.shape)
         if factor < 1:
@@ -126,7 +126,7 @@ def cellprofiler_recipe(image, labels, mask, s=0.25, b=0.25, radius=10, spectrum
     current = np.asarray(ndi.mean(image, obj_labels, index), float)
     start = np.maximum(current, np.finfo(float).eps)
     cross = morphology.disk(1, dtype=bool)
-    image_mean = np.mean(pixels[pmask])
+    image_mean = numpy126_mean(pixels[pmask])
     previous_image, image_start = image_mean, max(image_mean, np.finfo(float).eps)
     ero = pixels.copy()
     ero[~pmask] = 0
@@ -134,7 +134,7 @@ def cellprofiler_recipe(image, labels, mask, s=0.25, b=0.25, radius=10, spectrum
     for _ in range(spectrum):
         ero = masked(morphology.erosion, ero, pmask, cross)
         rec = morphology.reconstruction(ero, pixels, footprint=cross)
-        mean = np.mean(rec[pmask])
+        mean = numpy126_mean(rec[pmask])
         per_image.append(float(previous_image - mean) * 100 / float(image_start))
         previous_image = mean
         full = restore(image.shape, new_shape, rec)
@@ -144,7 +144,8 @@ def cellprofiler_recipe(image, labels, mask, s=0.25, b=0.25, radius=10, spectrum
     return np.array(per_image), np.array(per_object)
 
 
-@pytest.mark.parametrize("shape", [(64, 64), (96, 128), (100, 77), (250, 266), (48, 52)])
+@pytest.mark.parametrize("shape", [(64, 64), (96, 128), (100, 77), (250, 266), (48, 52),
+                                   (400, 383)])
 def test_equals_the_cellprofiler_recipe_bit_for_bit(shape):
     """Every per-object and per-image value, with and without an image mask, on sizes that
     are and are not multiples of the subsampling (CellProfiler's float-shape rule)."""
@@ -289,20 +290,35 @@ def test_gpu_path_equals_cpu(gpu_path):
                                           err_msg=f"{shape} {name}")
 
 
+def numpy126_mean(values):
+    """numpy 1.26's mean of a contiguous 1-D float array (CellProfiler 5's numpy): the sums of
+    8192-value buffers (each numpy's pairwise sum, as numpy 2 still takes it) added in order,
+    then one division."""
+    total = values.dtype.type(0)
+    for start in range(0, values.size, 8192):
+        total = values.dtype.type(total + np.add.reduce(values[start:start + 8192]))
+    return values.dtype.type(float(total) / values.size)
+
+
 @pytest.mark.cudasim
-def test_gpu_pairwise_means_equal_numpy(gpu_path):
-    """The device pairwise means (leaves, then numpy's recursion) are numpy's, bit for bit,
-    in float32 and float64, across the leaf and split sizes."""
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 127, 128, 129, 136, 300, 4099, 8192, 8193, 20001])
+def test_means_are_numpy_1_26s(n, gpu_path):
+    """The image means, on the CPU and the simulated GPU: numpy's pairwise sums bit for bit
+    up to 8192 values, numpy 1.26's buffered sums beyond, in float32 and float64."""
     from pyhcs._backend import namespace_for
     from pyhcs.features.granularity import _row_means
 
-    rng = np.random.default_rng(9)
-    for n in (1, 7, 8, 9, 127, 128, 129, 136, 300, 1000, 4099):
-        for dtype in (np.float32, np.float64):
-            values = (rng.random((2, n)) * rng.choice([1e-3, 1, 1e3], (2, n))).astype(dtype)
-            got = gpu_path(lambda v: _row_means(v, namespace_for(v)), values)
-            assert [type(x) for x in got] == [dtype] * 2
-            assert got == [row.mean() for row in values], (n, dtype)
+    rng = np.random.default_rng(n)
+    for dtype in (np.float32, np.float64):
+        values = (rng.random((2, n)) * rng.choice([1e-3, 1, 1e3], (2, n))).astype(dtype)
+        expected = [numpy126_mean(row) for row in values]
+        if n <= 8192:
+            assert expected == [row.mean() for row in values]
+        cpu = _row_means(values, namespace_for(values))
+        assert [type(x) for x in cpu] == [dtype] * 2 and cpu == expected, (n, dtype)
+        if n in (9, 300, 8193):
+            gpu = gpu_path(lambda v: _row_means(v, namespace_for(v)), values)
+            assert gpu == expected, (n, dtype)
 
 
 # ----------------------------------------------------------- real CellProfiler 5 (optional)
@@ -336,7 +352,8 @@ _CP_SCRIPT = textwrap.dedent("""
 def test_real_cellprofiler_5(tmp_path):
     """Bit for bit with CellProfiler 5's own MeasureGranularity code (cellprofiler_library),
     per object and per image, masks and awkward sizes included."""
-    shapes = [(64, 64), (128, 96), (160, 200), (250, 266), (100, 77), (192, 320), (48, 52)]
+    shapes = [(64, 64), (128, 96), (160, 200), (250, 266), (100, 77), (192, 320), (48, 52),
+              (512, 520)]
     arrays = {"n": len(shapes)}
     for k, shape in enumerate(shapes):
         image, labels = make_field(shape, 5 + k, seed=200 + k)

@@ -523,7 +523,8 @@ def test_gpu_engine_equals_cpu_engine(tmp_path):
     # its own simulator tests; here distance_n keeps the run to seconds)
     pipeline = Pipeline().replace(cells={"method": "distance_n"}, measure={
         "AreaShape": {"zernike_degree": 2},
-        "Texture": {"gray_levels": 8, "image_texture": False}})
+        "Texture": {"gray_levels": 8, "image_texture": False},
+        "Granularity": {"radius": 2, "spectrum": 3}})
     cpu = run(plate, pipeline, out=tmp_path / "cpu", device="cpu", progress=False)
     with contextlib.nullcontext() if REAL_GPU else _simulate_gpu():
         gpu = run(plate, pipeline, out=tmp_path / "gpu", device="cuda", progress=False)

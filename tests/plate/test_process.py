@@ -101,6 +101,23 @@ def test_measurements_equal_direct_kernel_calls(field, result):
         assert result.image[column] == whole[column].iloc[0]
 
 
+def test_granularity_equals_direct_calls(field, result):
+    """MeasureGranularity in the pipeline: one spectrum per channel, every compartment and
+    the image (the function itself is checked against CellProfiler 5 in test_granularity)."""
+    from pyhcs.features import granularity
+
+    index = np.arange(1, result.n_objects + 1)
+    for image, name in zip((to_intensity(c) for c in field.image), CHANNELS):
+        for compartment in ("Nuclei", "Cells", "Cytoplasm"):
+            expected = granularity(image, result.labels[compartment], image_name=name,
+                                   index=index)
+            assert expected.shape[1] == 16
+            np.testing.assert_array_equal(
+                result.tables[compartment][expected.columns].to_numpy(), expected.to_numpy())
+        assert {k: result.image[k] for k in granularity(image, image_name=name)} == \
+            granularity(image, image_name=name)
+
+
 def test_texture_of_nuclei_matches_cp_measure(field, result):
     """The texture the engine writes is CellProfiler's (cp_measure get_texture), with
     CellProfiler 5's 0 for objects without co-occurring pairs."""
@@ -173,6 +190,16 @@ def test_channels_by_mapping_and_settings_change_results(field, result):
     assert "Texture_Contrast_DNA_3_00_256" in small.image
     assert "Texture_Contrast_Actin_3_00_256" not in small.image
     assert not any(c.startswith("Intensity_") for c in small.tables["Cells"].columns)
+    image_only = Pipeline().replace(measure={"Granularity": {"images": ("Actin",),
+                                                             "objects": (), "spectrum": 3}})
+    small = process_field(field.image, image_only, channels=CHANNELS)
+    assert not any("Granularity" in c for c in small.tables["Nuclei"].columns)
+    assert [k for k in small.image if k.startswith("Granularity_")] == \
+        [f"Granularity_{g}_Actin" for g in (1, 2, 3)]
+    off = Pipeline().replace(measure={"Granularity": {"objects": (),
+                                                      "image_granularity": False}})
+    small = process_field(field.image, off, channels=CHANNELS)
+    assert not any("Granularity" in k for k in small.image)
 
 
 def test_bad_input_names_the_argument(field):
